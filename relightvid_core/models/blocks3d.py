@@ -78,12 +78,12 @@ class ResnetBlock3D(nn.Module):
         x = F.silu(group_norm(self.norm1, hidden_states, frames, self.norm_across_frames))
         x = self.conv1(x)
         time_bias = self.time_emb_proj(F.silu(temb)).to(x.dtype)
-        x = x + time_bias.repeat_interleave(frames, dim=0)[:, :, None, None]
+        # In-place adds only touch fresh convolution outputs, never a tensor kept as a skip connection.
+        x.add_(time_bias.repeat_interleave(frames, dim=0)[:, :, None, None])
         x = F.silu(group_norm(self.norm2, x, frames, self.norm_across_frames))
         x = self.conv2(x)
-        shortcut = hidden_states if self.conv_shortcut is None else self.conv_shortcut(hidden_states)
-        x = x + shortcut
-        return x if self.output_scale_factor == 1 else x / self.output_scale_factor
+        x.add_(hidden_states if self.conv_shortcut is None else self.conv_shortcut(hidden_states))
+        return x if self.output_scale_factor == 1 else x.div_(self.output_scale_factor)
 
 
 class SpatialTransformer(nn.Module):
@@ -106,7 +106,7 @@ class SpatialTransformer(nn.Module):
         for block in self.transformer_blocks:
             tokens = block(tokens, encoder_hidden_states=context)
         x = tokens.view(batch_frames, height, width, channels).permute(0, 3, 1, 2)
-        return self.proj_out(x) + hidden_states
+        return self.proj_out(x).add_(hidden_states)
 
 
 class Downsample(nn.Module):

@@ -76,7 +76,7 @@ def add_iclight_offset(key: str, base: torch.Tensor, offset: torch.Tensor) -> to
     ``conv_in.weight`` is first widened from 4 to 12 input channels with zeros, so its new channels
     hold the offset alone (UPSTREAM.md §b.6–7; identical to IC-Light's own recipe).
     """
-    merged = base.to(torch.float32)
+    merged = base.to(torch.float32, copy=True)
     if key == CONV_IN_WEIGHT and base.shape[1] < offset.shape[1]:
         widened = torch.zeros(offset.shape, dtype=torch.float32)
         widened[:, : base.shape[1]] = merged
@@ -85,7 +85,7 @@ def add_iclight_offset(key: str, base: torch.Tensor, offset: torch.Tensor) -> to
         raise WeightFormatError(
             f"IC-Light offset for {key} has shape {tuple(offset.shape)} but the base U-Net's is {tuple(base.shape)}"
         )
-    return merged + offset.to(torch.float32)
+    return merged.add_(offset.to(torch.float32))
 
 
 def position_table_for(shape: tuple[int, ...]) -> torch.Tensor:
@@ -94,10 +94,10 @@ def position_table_for(shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def motion_tensor(key: str, stored: torch.Tensor) -> torch.Tensor:
-    """A motion-module tensor as the official loader leaves it: fp32, ``pe`` recomputed."""
+    """A motion-module tensor as the official loader uses it: stored values, ``pe`` recomputed (fp32)."""
     if key.endswith(POSITION_ENCODING_SUFFIX):
         return position_table_for(tuple(stored.shape))
-    return stored.to(torch.float32)
+    return stored
 
 
 def shapes_of(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
@@ -140,6 +140,9 @@ def merge_official_weights(
         )
     merged = {key: add_iclight_offset(key, sd_unet[source], iclight_offset[offset_map[key]]) for key, source in base_map.items()}
     merged.update(
-        {key: motion_tensor(key, motion[source]) for key, source in motion_key_map(motion_detection, list(motion)).items()}
+        {
+            key: motion_tensor(key, motion[source]).to(torch.float32, copy=True)
+            for key, source in motion_key_map(motion_detection, list(motion)).items()
+        }
     )
     return merged

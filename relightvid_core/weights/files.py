@@ -75,7 +75,7 @@ class InMemorySource(TensorSource):
 class SafetensorsSource(TensorSource):
     """A ``.safetensors`` file, re-opened after every ``REOPEN_BYTES`` read so touched pages are released."""
 
-    REOPEN_BYTES = 256 * 2**20
+    REOPEN_BYTES = 64 * 2**20
 
     def __init__(self, path: Path):
         self.name = path.name

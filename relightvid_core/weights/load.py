@@ -79,9 +79,9 @@ def _split(shapes: Mapping[str, tuple[int, ...]], motion: bool) -> dict[str, tup
 
 
 def _place(tensor: torch.Tensor, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
-    tensor = tensor.to(device=device, dtype=dtype)
-    # Convolution weights in channels-last match the U-Net's activations and skip a re-layout per call.
-    return tensor.contiguous(memory_format=torch.channels_last) if tensor.ndim == 4 else tensor.contiguous()
+    # One copy does cast, move and re-layout; convolution weights go channels-last like the activations.
+    memory_format = torch.channels_last if tensor.ndim == 4 else torch.contiguous_format
+    return tensor.to(device=device, dtype=dtype, memory_format=memory_format, copy=True)
 
 
 def load_motion_weights(
