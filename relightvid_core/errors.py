@@ -16,3 +16,7 @@ class InputError(RelightVidError, ValueError):
 
 class MissingFileError(RelightVidError, FileNotFoundError):
     """A file or folder the user named does not exist."""
+
+
+class SamplingInterrupted(RelightVidError):
+    """The caller's interrupt check asked sampling to stop; no input tensor was changed."""

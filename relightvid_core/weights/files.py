@@ -56,7 +56,8 @@ class TensorSource(abc.ABC):
 
 
 class InMemorySource(TensorSource):
-    """A state dict already in memory (e.g. the weights of a ComfyUI MODEL)."""
+    """A state dict in memory: given by the caller (e.g. a ComfyUI MODEL's weights) or a memory-mapped pickle.
+    Non-tensor entries (a checkpoint's ``global_step``) are ignored."""
 
     def __init__(self, state_dict: Mapping[str, torch.Tensor], name: str = "the in-memory state dict"):
         self.name = name
@@ -110,36 +111,25 @@ class SafetensorsSource(TensorSource):
         self._bytes_since_open = 0
 
 
-class PickleSource(TensorSource):
-    """A PyTorch pickle (.ckpt/.pth/.bin) loaded with ``weights_only=True``, memory-mapped when possible."""
-
-    def __init__(self, path: Path):
-        self.name = path.name
-        is_zip = zipfile.is_zipfile(path)
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
-        except pickle.UnpicklingError as error:
-            raise WeightFormatError(
-                f"refused to load {path}: it holds Python objects besides tensors, and unpickling them could run "
-                "code; use a .safetensors version of this file"
-            ) from error
-        except Exception as error:  # torch raises RuntimeError, EOFError, KeyError... for damaged archives
-            raise WeightFormatError(f"{path} is truncated or not a PyTorch checkpoint ({error})") from error
-        for container in CONTAINER_KEYS:
-            if isinstance(loaded, Mapping) and isinstance(loaded.get(container), Mapping):
-                loaded = loaded[container]
-        if not isinstance(loaded, Mapping):
-            raise WeightFormatError(f"{path} holds a {type(loaded).__name__}, not a state dict of tensors")
-        self._tensors = {key: value for key, value in loaded.items() if isinstance(value, torch.Tensor)}
-
-    def shapes(self) -> dict[str, tuple[int, ...]]:
-        return {key: tuple(value.shape) for key, value in self._tensors.items()}
-
-    def read(self, key: str) -> torch.Tensor:
-        return self._tensors[key]
-
-    def close(self) -> None:
-        self._tensors = {}
+def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a PyTorch pickle (.ckpt/.pth/.bin), loaded with ``weights_only=True`` and memory-mapped
+    when it is a zip archive, unwrapped from a training checkpoint's ``state_dict`` if needed."""
+    is_zip = zipfile.is_zipfile(path)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as error:
+        raise WeightFormatError(
+            f"refused to load {path}: it holds Python objects besides tensors, and unpickling them could run "
+            "code; use a .safetensors version of this file"
+        ) from error
+    except Exception as error:  # torch raises RuntimeError, EOFError, KeyError... for damaged archives
+        raise WeightFormatError(f"{path} is truncated or not a PyTorch checkpoint ({error})") from error
+    for container in CONTAINER_KEYS:
+        if isinstance(loaded, Mapping) and isinstance(loaded.get(container), Mapping):
+            loaded = loaded[container]
+    if not isinstance(loaded, Mapping):
+        raise WeightFormatError(f"{path} holds a {type(loaded).__name__}, not a state dict of tensors")
+    return dict(loaded)
 
 
 def _resolve_diffusers_folder(folder: Path) -> Path:
@@ -180,4 +170,6 @@ def open_source(weights: str | Path | Mapping[str, torch.Tensor] | TensorSource)
         raise MissingFileError(f"weight file {path} does not exist")
     if path.is_dir():
         path = _resolve_diffusers_folder(path)
-    return SafetensorsSource(path) if _is_safetensors(path) else PickleSource(path)
+    if _is_safetensors(path):
+        return SafetensorsSource(path)
+    return InMemorySource(_read_pickle(path), name=path.name)

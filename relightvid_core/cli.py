@@ -1,0 +1,453 @@
+"""The ``relightvid`` command: ``relight``, ``demo``, ``metrics`` and ``convert``.
+
+Parsing and printing only; every action is one library call. A failure the user can fix (a missing file,
+an unreadable video, masks that do not match, missing weights) prints one ``relightvid: error: …`` message
+on stderr and exits with status 2, as argparse does for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .conditioning import PRESET_NAMES, LengthPolicy, SizePolicy
+from .contact_sheet import DEFAULT_SHEET_FRAMES
+from .demo import DEMO_FOLDER, DEMO_SEED, DEMO_STEPS, run_demo, write_tiny_models
+from .errors import RelightVidError
+from .metrics import measure_files
+from .model_files import (
+    DEFAULT_MODELS_DIR,
+    DTYPES,
+    MERGED_NAME,
+    convert_to_merged,
+    describe,
+    load_components,
+    locate_model_files,
+    pick_device,
+    pick_dtype,
+)
+from .models import TINY
+from .pipeline import (
+    DEFAULT_PROMPT,
+    BackgroundFile,
+    Components,
+    EnvironmentMap,
+    LightingSource,
+    LightPreset,
+    SamplingSettings,
+    VideoJob,
+    run_video_job,
+)
+from .sampling import DEFAULT_IIE_FACTORS, FUSIONS, SCHEDULER_NAMES, ContextWindows, StepInfo
+
+PROG = "relightvid"
+EXIT_USER_ERROR = 2  # argparse's status for bad arguments; used for every input the user can fix
+EXIT_INTERRUPTED = 130
+# The official inference.py defaults (UPSTREAM.md §c).
+OFFICIAL_INPUT = "./assets/input/woman.mp4"
+OFFICIAL_MASK = "./assets/mask/woman"
+OFFICIAL_BG = "./assets/video_bg/universe1.mp4"
+OFFICIAL_OUTPUT = "output/woman_universe1.mp4"
+BACKGROUND_FITS = [p.value for p in SizePolicy if p is not SizePolicy.MULTIPLE_OF_64]
+DTYPE_NAMES = ("auto", "fp16", "bf16", "fp32")
+# The demo's tiny networks run thousands of very small ops, which more threads barely speed up; on cores shared
+# with other work, OpenMP's spinning barriers made 2 threads about 5x slower than 1 (bench: 76 s against 14 s).
+DEMO_THREADS = 1
+UNTRAINED_NOTE = (
+    "The networks are tiny and untrained (seeded random weights), so the relit video is noise-like: "
+    "the demo shows that every stage runs end to end, not what RelightVid looks like."
+)
+
+
+def _direction(text: str) -> str | float:
+    """A light preset name, or an angle in degrees."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model files (default: the official layout in ./models, downloaded if missing)")
+    add = group.add_argument
+    add("--models", type=Path, metavar="DIR", help="models folder (default ./models)")
+    add("--sd", type=Path, metavar="DIR", help="SD1.5 diffusers folder (unet/ vae/ text_encoder/ tokenizer/)")
+    add("--iclight", type=Path, metavar="FILE", help="IC-Light fbc offsets, iclight_sd15_fbc.safetensors")
+    add("--motion", type=Path, metavar="FILE", help="RelightVid temporal weights, relvid_mm_sd15_fbc.pth")
+    add(
+        "--merged",
+        type=Path,
+        metavar="FILE",
+        help="merged U-Net from `relightvid convert` (replaces the 3 U-Net files)",
+    )
+    add("--no-download", action="store_true", help="never download; fail, listing what is missing")
+
+
+def _add_relight(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "relight",
+        help="relight a video (the official inference.py flags work as there)",
+        description="Relight a foreground video with a background video, a light preset or an HDR map.",
+    )
+    official = parser.add_argument_group("official inference.py flags")
+    add = official.add_argument
+    add("--input", type=Path, default=Path(OFFICIAL_INPUT), help="foreground video (default %(default)s)")
+    add("--mask", type=Path, default=Path(OFFICIAL_MASK), help="mask folder, 0000.png … (default %(default)s)")
+    add("--prompt", default=DEFAULT_PROMPT, help="text prompt (default %(default)r)")
+    add(
+        "--output_path",
+        type=Path,
+        default=Path(OFFICIAL_OUTPUT),
+        help="output mp4 in an existing folder (default %(default)s)",
+    )
+    lighting = official.add_mutually_exclusive_group()
+    lighting.add_argument(
+        "--bg_cond", type=Path, default=Path(OFFICIAL_BG), help="background video or image (default %(default)s)"
+    )
+    lighting.add_argument(
+        "--light",
+        type=_direction,
+        metavar="PRESET",
+        help=f"light preset instead: {', '.join(PRESET_NAMES)}, or an angle",
+    )
+    lighting.add_argument("--hdr", type=Path, metavar="MAP", help="equirectangular .hdr/.exr environment map instead")
+
+    _add_model_options(parser)
+
+    add = parser.add_argument_group("size and length").add_argument
+    add(
+        "--size-policy",
+        choices=[p.value for p in SizePolicy],
+        default=SizePolicy.CENTER_CROP.value,
+        help="default %(default)s (official)",
+    )
+    add("--width", type=int, help="output width, a multiple of 8 (default 512)")
+    add("--height", type=int, help="output height, a multiple of 8 (default 512)")
+    add("--frames", type=int, metavar="N", help="use at most the first N frames (default all)")
+    add("--window", type=int, default=16, metavar="N", help="context window length in frames (default %(default)s)")
+    add(
+        "--overlap",
+        type=int,
+        default=4,
+        metavar="N",
+        help="frames shared by neighbouring windows (default %(default)s)",
+    )
+    add(
+        "--fusion",
+        choices=list(FUSIONS),
+        default="pyramid",
+        help="blending of overlapping windows (default %(default)s)",
+    )
+    add("--closed-loop", action="store_true", help="wrap the windows around, for looping clips")
+
+    add = parser.add_argument_group("background fitting (--bg_cond)").add_argument
+    add(
+        "--bg-length",
+        choices=[p.value for p in LengthPolicy],
+        default=LengthPolicy.LOOP.value,
+        help="default %(default)s",
+    )
+    add("--bg-fit", choices=BACKGROUND_FITS, default=SizePolicy.COVER.value, help="default %(default)s")
+    add("--bg-flip", action="store_true", help="mirror the background left-right")
+
+    add = parser.add_argument_group("light preset (--light)").add_argument
+    add(
+        "--light-color",
+        type=float,
+        nargs=3,
+        default=(1.0, 1.0, 1.0),
+        metavar=("R", "G", "B"),
+        help="0..1 each (default white)",
+    )
+    add("--light-intensity", type=float, default=1.0, help="brightness multiplier (default %(default)s)")
+    add("--light-softness", type=float, default=1.0, help="gradient length in (0, 1] (default %(default)s)")
+    add("--light-end", type=_direction, metavar="PRESET", help="sweep the light to this direction over the clip")
+
+    add = parser.add_argument_group("environment map (--hdr)").add_argument
+    add("--hdr-yaw", type=float, default=0.0, help="degrees, positive turns right (default %(default)s)")
+    add("--hdr-pitch", type=float, default=0.0, help="degrees, positive looks up (default %(default)s)")
+    add("--hdr-fov", type=float, default=60.0, help="horizontal field of view in degrees (default %(default)s)")
+    add("--hdr-yaw-speed", type=float, default=0.0, help="degrees of yaw added per frame (default %(default)s)")
+    add("--hdr-exposure", type=float, default=0.0, help="in stops (default %(default)s)")
+
+    add = parser.add_argument_group("sampling").add_argument
+    add("--scheduler", choices=SCHEDULER_NAMES, default="ddpm", help="default %(default)s (official)")
+    add("--steps", type=int, default=20, help="denoising steps (default %(default)s)")
+    add("--text-scale", type=float, default=7.5, help="text guidance (default %(default)s)")
+    add("--image-scale", type=float, default=1.2, help="image guidance (default %(default)s)")
+    add("--seed", type=int, help="seed of the noise (default: a fresh one, printed)")
+    factors = " ".join(f"{k:g}" for k in DEFAULT_IIE_FACTORS)
+    add(
+        "--iie",
+        type=float,
+        nargs="*",
+        metavar="K",
+        help=f"IIE over these fg brightness factors; alone: {factors} (default off)",
+    )
+    add("--dtype", choices=DTYPE_NAMES, default="auto", help="auto: fp16 on GPUs, fp32 on the CPU")
+    add("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, cuda:1, mps ...")
+
+    add = parser.add_argument_group("output").add_argument
+    add("--contact-sheet", type=Path, metavar="PNG", help="also write rows input | background | output")
+    add(
+        "--sheet-frames",
+        type=int,
+        default=DEFAULT_SHEET_FRAMES,
+        metavar="N",
+        help="frames per row (default %(default)s)",
+    )
+    add("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_relight)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="the whole pipeline on tiny untrained networks and a procedural clip (no downloads)",
+        description="Make a procedural clip, mask and background, relight them with tiny seeded random networks "
+        "(IIE, two context windows) and write an mp4 and a contact sheet. " + UNTRAINED_NOTE,
+    )
+    add = parser.add_argument
+    add(
+        "--output",
+        type=Path,
+        default=Path(DEMO_FOLDER),
+        metavar="DIR",
+        help="folder, created if needed (default ./%(default)s)",
+    )
+    add("--seed", type=int, default=DEMO_SEED, help="seed of the networks and the noise (default %(default)s)")
+    add("--steps", type=int, default=DEMO_STEPS, help="DDPM steps (default %(default)s)")
+    add("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_demo)
+
+
+def _add_metrics(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "metrics",
+        help="PSNR/SSIM against a reference, warp error and flicker index",
+        description="Measure a video: PSNR and SSIM against --reference, warp error (Farnebäck flow, frame t+1 "
+        "warped back to t, mean absolute error over non-occluded pixels) and flicker index (mean absolute "
+        "change of per-frame mean luma). Values in 0..1 units except PSNR (dB).",
+    )
+    add = parser.add_argument
+    add("video", type=Path, help="the video to measure")
+    add("--reference", type=Path, help="reference video of the same frames and size (for PSNR, SSIM)")
+    add("--flow-from", type=Path, metavar="VIDEO", help="take the warp error's flow from this video (e.g. the input)")
+    add("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(run=_run_metrics)
+
+
+def _add_convert(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "convert",
+        help="merge the three official files into one safetensors U-Net",
+        description="Merge SD1.5 U-Net + IC-Light fbc offsets + RelightVid temporal modules into one file "
+        "that `relight --merged` (or a models folder) loads directly.",
+    )
+    _add_model_options(parser)
+    add = parser.add_argument
+    add("--output", type=Path, metavar="FILE", help=f"the merged file (default <models>/{MERGED_NAME})")
+    add("--dtype", choices=DTYPE_NAMES[1:], default="fp16", help="stored precision (default %(default)s)")
+    add(
+        "--tiny-demo",
+        type=Path,
+        metavar="DIR",
+        help="write tiny synthetic official-format files into DIR and convert those",
+    )
+    parser.set_defaults(run=_run_convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="RelightVid: temporally consistent video relighting.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_relight(commands)
+    _add_demo(commands)
+    _add_metrics(commands)
+    _add_convert(commands)
+    return parser
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+class _StepBar:
+    """A tqdm bar over sampling steps, opened at the first step (after model loading)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar: tqdm | None = None
+
+    def __call__(self, info: StepInfo) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=info.total, desc="sampling", unit="step", disable=not self.enabled)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _lighting(args: argparse.Namespace) -> LightingSource:
+    if args.light is not None:
+        return LightPreset(
+            args.light, tuple(args.light_color), args.light_intensity, args.light_softness, args.light_end
+        )
+    if args.hdr is not None:
+        return EnvironmentMap(
+            args.hdr, args.hdr_yaw, args.hdr_pitch, args.hdr_fov, args.hdr_yaw_speed, args.hdr_exposure
+        )
+    return BackgroundFile(args.bg_cond, args.bg_length, args.bg_fit, args.bg_flip)
+
+
+def _components_loader(args: argparse.Namespace) -> Callable[[], Components]:
+    def load() -> Components:
+        files = locate_model_files(
+            args.models,
+            sd=args.sd,
+            iclight=args.iclight,
+            motion=args.motion,
+            merged=args.merged,
+            download=not args.no_download,
+        )
+        device = pick_device(args.device)
+        dtype = pick_dtype(args.dtype, device)
+        print(f"loading models ({_dtype_name(dtype)} on {device}):")
+        for line in describe(files):
+            print(f"  {line}")
+        return load_components(files, dtype=dtype, device=device)
+
+    return load
+
+
+def _run_relight(args: argparse.Namespace) -> None:
+    job = VideoJob(
+        input=args.input,
+        mask=args.mask,
+        lighting=_lighting(args),
+        output=args.output_path,
+        contact_sheet=args.contact_sheet,
+        max_frames=args.frames,
+        size_policy=args.size_policy,
+        width=args.width,
+        height=args.height,
+        sheet_frames=args.sheet_frames,
+    )
+    iie = (1.0,) if args.iie is None else tuple(args.iie) or DEFAULT_IIE_FACTORS
+    settings = SamplingSettings(
+        prompt=args.prompt,
+        scheduler=args.scheduler,
+        steps=args.steps,
+        text_scale=args.text_scale,
+        image_scale=args.image_scale,
+        seed=args.seed,
+        iie_factors=iie,
+        window=ContextWindows(args.window, args.overlap, args.closed_loop, args.fusion),
+    )
+    bar = _StepBar(not args.no_progress)
+    try:
+        result = run_video_job(job, settings, _components_loader(args), bar)
+    finally:
+        bar.close()
+    print(
+        f"wrote {result.output} ({result.frames} frames, {result.width}x{result.height}, {result.fps:g} fps, "
+        f"seed {result.seed})"
+    )
+    if result.contact_sheet is not None:
+        print(f"wrote {result.contact_sheet} (contact sheet: input | background | output)")
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    bar = _StepBar(not args.no_progress)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(DEMO_THREADS)
+    try:
+        result = run_demo(args.output, seed=args.seed, steps=args.steps, callback=bar)
+    finally:
+        torch.set_num_threads(threads)
+        bar.close()
+    job = result.job
+    print(f"RelightVid demo finished in {time.perf_counter() - start:.1f} s; files in {result.folder}:")
+    print(f"  input clip     {result.input}")
+    print(f"  masks          {result.mask}/")
+    print(f"  background     {result.background}")
+    print(f"  relit video    {job.output} ({job.frames} frames, {job.width}x{job.height}, {job.fps:g} fps)")
+    print(f"  contact sheet  {job.contact_sheet} (rows: input | background | output)")
+    print(UNTRAINED_NOTE)
+
+
+def _format(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _run_metrics(args: argparse.Namespace) -> None:
+    metrics = measure_files(args.video, args.reference, args.flow_from)
+    if args.json:
+        print(json.dumps({"video": str(args.video), **metrics.as_dict()}))
+        return
+    rows = [
+        ("frames", str(metrics.frames)),
+        ("PSNR (dB)", _format(metrics.psnr, 2)),
+        ("SSIM", _format(metrics.ssim, 4)),
+        ("warp error", _format(metrics.warp_error, 5)),
+        ("flicker index", _format(metrics.flicker, 5)),
+    ]
+    print(f"{args.video}")
+    for name, value in rows:
+        print(f"  {name:<14}{value:>12}")
+
+
+def _run_convert(args: argparse.Namespace) -> None:
+    dtype = DTYPES[args.dtype]
+    if args.tiny_demo is not None:
+        files = write_tiny_models(args.tiny_demo)
+        print(f"wrote tiny official-format files (seeded random weights, TINY config) into {args.tiny_demo}:")
+        for line in describe(files):
+            print(f"  {line}")
+        report = convert_to_merged(files, args.output or args.tiny_demo / MERGED_NAME, dtype=dtype, config=TINY)
+    else:
+        models = args.models or DEFAULT_MODELS_DIR
+        files = locate_model_files(
+            models,
+            sd=args.sd,
+            iclight=args.iclight,
+            motion=args.motion,
+            merged=args.merged,
+            download=not args.no_download,
+            use_merged=False,
+        )
+        report = convert_to_merged(files, args.output or models / MERGED_NAME, dtype=dtype)
+    size_mb = report.bytes / 2**20
+    print(f"wrote {report.output} ({report.tensors} tensors, {size_mb:.1f} MiB, {_dtype_name(report.dtype)})")
+    if args.tiny_demo is not None:
+        print(
+            f"try it: {PROG} relight --models {args.tiny_demo} --input CLIP.mp4 --mask MASKS/ --bg_cond BG.mp4 "
+            "--width 64 --height 64 --steps 4"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0, 2 for a user error, 130 when interrupted)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        args.run(args)
+    except RelightVidError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0

@@ -1,0 +1,233 @@
+"""Video quality and temporal-consistency metrics: PSNR, SSIM, warp error and flicker index.
+
+All take clips in IMAGE layout, ``(T, H, W, 3)`` RGB in 0..1 (tensors or arrays), and compute in float64.
+
+* **PSNR** against a reference: ``10·log10(1 / MSE)`` with the MSE pooled over every frame, pixel and
+  channel (data range 1); ``inf`` for identical clips.
+* **SSIM** against a reference (Wang, Bovik, Sheikh & Simoncelli 2004, eq. 13): local means, variances and
+  covariance under an 11x11 Gaussian window of σ 1.5 (OpenCV ``GaussianBlur``, reflected borders), with
+  ``C1 = (0.01·L)²`` and ``C2 = (0.03·L)²``, L = 1; the SSIM map is averaged over the pixels at least 5 px
+  from the border (where the window lies inside the frame), then over channels and frames. 1 for identical
+  clips.
+* **Warp error** (after Lai et al. 2018, "Learning Blind Video Temporal Consistency"): for each pair of
+  consecutive frames, dense optical flow from frame t to t+1 (OpenCV Farnebäck on 8-bit grey, computed on
+  ``flow_source`` — by default the clip itself; pass the *input* video to judge a relit clip by its
+  source's motion), frame t+1 warped back onto frame t with that flow (bilinear ``remap``), and the mean
+  absolute difference to frame t over the valid pixels, in 0..1 units: pixels whose flow leads outside the
+  frame are excluded, and so are occluded ones, found by the forward–backward check of Sundaram et al.
+  2010 (``|f + b̃|² > 0.01·(|f|² + |b̃|²) + 0.5``, b̃ the backward flow warped like the frame). The clip's
+  warp error is the mean over its T−1 pairs. 0 for a still clip; lower is more consistent.
+* **Flicker index**: the mean absolute change of per-frame mean luminance between consecutive frames,
+  ``mean_t |Y(t+1) − Y(t)|`` with Rec. 709 luma weights on the (gamma-encoded) values, in 0..1 units.
+  Global brightness flicker shows here even when the warp error hides it in noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import InputError
+from .video_io import read_video
+
+DATA_RANGE = 1.0
+LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709
+# SSIM constants of Wang et al. 2004.
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
+# Farnebäck settings of OpenCV's own dense-flow sample: pyramid scale, levels, window, iterations, poly_n, poly_sigma.
+FARNEBACK = {"pyr_scale": 0.5, "levels": 3, "winsize": 15, "iterations": 3, "poly_n": 5, "poly_sigma": 1.2, "flags": 0}
+# Forward-backward consistency thresholds of Sundaram, Brox & Keutzer 2010.
+OCCLUSION_RELATIVE, OCCLUSION_ABSOLUTE = 0.01, 0.5
+
+
+def _as_clip(video: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
+    array = video.detach().cpu().numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
+    if array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] == 0:
+        raise InputError(f"{name} must be (T, H, W, 3) RGB in 0..1 with T >= 1, got shape {tuple(array.shape)}.")
+    return array.astype(np.float64)
+
+
+def _pair(video, reference) -> tuple[np.ndarray, np.ndarray]:
+    video, reference = _as_clip(video, "video"), _as_clip(reference, "reference")
+    if video.shape != reference.shape:
+        raise InputError(
+            f"the video is {video.shape[0]} frames of {video.shape[2]}x{video.shape[1]} but the reference is "
+            f"{reference.shape[0]} frames of {reference.shape[2]}x{reference.shape[1]}; they must match."
+        )
+    return video, reference
+
+
+def _need_two_frames(clip: np.ndarray, metric: str) -> None:
+    if clip.shape[0] < 2:
+        raise InputError(f"{metric} compares consecutive frames; the clip has only {clip.shape[0]} frame.")
+
+
+def psnr(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB, MSE pooled over the whole clip (module docstring); ``inf`` if identical."""
+    video, reference = _pair(video, reference)
+    mse = float(np.mean((video - reference) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(DATA_RANGE**2 / mse)
+
+
+def _blur(image: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(image, (SSIM_WINDOW, SSIM_WINDOW), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+
+def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Wang et al.'s SSIM map of two (H, W, C) images (per channel)."""
+    c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
+    mu_x, mu_y = _blur(x), _blur(y)
+    var_x = _blur(x * x) - mu_x * mu_x
+    var_y = _blur(y * y) - mu_y * mu_y
+    covariance = _blur(x * y) - mu_x * mu_y
+    return ((2 * mu_x * mu_y + c1) * (2 * covariance + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+
+
+def ssim(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
+    """Mean structural similarity (module docstring); 1 for identical clips."""
+    video, reference = _pair(video, reference)
+    margin = SSIM_WINDOW // 2
+    height, width = video.shape[1:3]
+    # Average only where the window lies inside the frame; tiny frames keep every pixel.
+    rows = slice(margin, height - margin) if height > 2 * margin else slice(None)
+    columns = slice(margin, width - margin) if width > 2 * margin else slice(None)
+    return float(np.mean([_ssim_map(x, y)[rows, columns].mean() for x, y in zip(video, reference, strict=True)]))
+
+
+def _grey8(frame: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(frame @ LUMA_WEIGHTS * 255.0), 0, 255).astype(np.uint8)
+
+
+def optical_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Farnebäck flow (H, W, 2) as (dx, dy) such that ``first[y, x] ≈ second[y + dy, x + dx]``.
+
+    Args:
+        first, second: (H, W, 3) RGB frames in 0..1.
+    """
+    return cv2.calcOpticalFlowFarneback(_grey8(first), _grey8(second), None, **FARNEBACK)
+
+
+def _warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` sampled at (x + dx, y + dy) (bilinear), and where that point lies inside the frame."""
+    height, width = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
+    warped = cv2.remap(image.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    return warped.astype(np.float64), inside
+
+
+def _consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Forward–backward check (Sundaram et al. 2010): False where the pixel is occluded in the next frame."""
+    backward_at_target, _ = _warp(backward, forward)
+    mismatch = np.sum((forward + backward_at_target) ** 2, axis=-1)
+    scale = np.sum(forward.astype(np.float64) ** 2, axis=-1) + np.sum(backward_at_target**2, axis=-1)
+    return mismatch <= OCCLUSION_RELATIVE * scale + OCCLUSION_ABSOLUTE
+
+
+def warp_error(
+    video: torch.Tensor | np.ndarray,
+    flow_source: torch.Tensor | np.ndarray | None = None,
+    occlusion_check: bool = True,
+) -> float:
+    """Mean absolute error between each frame and the next one warped back onto it (module docstring).
+
+    Args:
+        video: (T, H, W, 3) clip in 0..1, T >= 2.
+        flow_source: the clip the flow is computed on (same shape), e.g. the input of a relighting run;
+            None: ``video`` itself.
+        occlusion_check: exclude pixels failing the forward–backward check.
+
+    Returns:
+        The warp error in 0..1 units (0: every frame is its predecessor moved along the flow); NaN when no
+        pair has a valid pixel.
+
+    Raises:
+        InputError: a wrong layout, fewer than 2 frames, or a ``flow_source`` of another shape.
+    """
+    clip = _as_clip(video, "video")
+    source = clip if flow_source is None else _pair(clip, flow_source)[1]
+    _need_two_frames(clip, "the warp error")
+    errors = []
+    for t in range(clip.shape[0] - 1):
+        forward = optical_flow(source[t], source[t + 1])
+        warped, valid = _warp(clip[t + 1], forward)
+        if occlusion_check:
+            valid &= _consistent(forward, optical_flow(source[t + 1], source[t]))
+        if valid.any():
+            errors.append(float(np.abs(clip[t] - warped)[valid].mean()))
+    # A pair with no valid pixel (everything left the frame) says nothing about consistency.
+    return float(np.mean(errors)) if errors else math.nan
+
+
+def flicker_index(video: torch.Tensor | np.ndarray) -> float:
+    """Mean absolute change of per-frame mean luma (Rec. 709) between consecutive frames, in 0..1 units."""
+    clip = _as_clip(video, "video")
+    _need_two_frames(clip, "the flicker index")
+    luma = (clip @ LUMA_WEIGHTS).mean(axis=(1, 2))
+    return float(np.abs(np.diff(luma)).mean())
+
+
+@dataclass(frozen=True)
+class VideoMetrics:
+    """Metrics of one clip. ``psnr``/``ssim`` are None without a reference; ``psnr`` is ``inf`` when identical."""
+
+    frames: int
+    warp_error: float
+    flicker: float
+    psnr: float | None = None
+    ssim: float | None = None
+
+    def as_dict(self) -> dict[str, int | float | str | None]:
+        """JSON-ready (JSON has no infinity or NaN): an infinite PSNR becomes the string ``"inf"``; a metric
+        that is absent or undefined (NaN, e.g. a warp error with no valid pixel) becomes None."""
+
+        def plain(value: float | None) -> float | str | None:
+            if value is None or math.isnan(value):
+                return None
+            return "inf" if math.isinf(value) else value
+
+        return {
+            "frames": self.frames,
+            "psnr_db": plain(self.psnr),
+            "ssim": plain(self.ssim),
+            "warp_error": plain(self.warp_error),
+            "flicker_index": plain(self.flicker),
+        }
+
+
+def video_metrics(
+    video: torch.Tensor | np.ndarray,
+    reference: torch.Tensor | np.ndarray | None = None,
+    flow_source: torch.Tensor | np.ndarray | None = None,
+) -> VideoMetrics:
+    """Every metric of ``video``: PSNR and SSIM against ``reference`` when given, warp error (flow from
+    ``flow_source``, default the video) and flicker index."""
+    clip = _as_clip(video, "video")
+    return VideoMetrics(
+        frames=clip.shape[0],
+        warp_error=warp_error(clip, flow_source),
+        flicker=flicker_index(clip),
+        psnr=None if reference is None else psnr(clip, reference),
+        ssim=None if reference is None else ssim(clip, reference),
+    )
+
+
+def measure_files(
+    video: str | Path, reference: str | Path | None = None, flow_from: str | Path | None = None
+) -> VideoMetrics:
+    """:func:`video_metrics` of video files (each decoded whole; they must match in frames and size).
+
+    Raises:
+        InputError: a missing or unreadable file, or clips that do not match.
+    """
+    clip, _ = read_video(video)
+    reference_clip = None if reference is None else read_video(reference)[0]
+    source = None if flow_from is None else read_video(flow_from)[0]
+    return video_metrics(clip, reference_clip, source)

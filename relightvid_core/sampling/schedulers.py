@@ -1,0 +1,137 @@
+"""Diffusers schedulers by name, with RelightVid's exact settings, and the noise level of each step.
+
+Every scheduler shares SD1.5's training schedule: 1000 steps, β scaled-linear 0.00085 → 0.012,
+ε-prediction. ``ddpm`` and ``ddim`` reproduce the official sampler's settings exactly (UPSTREAM.md §c);
+the sigma-based solvers (Euler, Euler ancestral, DPM++ 2M, UniPC) use "trailing" spacing, so that, like
+ComfyUI's ``normal`` schedule, their first step starts at the top of the training schedule (t = 999).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+from ..errors import InputError
+from .checks import is_whole_number
+
+TRAIN_SCHEDULE = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+}
+SIGMA_SPACING = {"timestep_spacing": "trailing"}
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """How to build one named scheduler. ``stochastic``: its ``step`` draws noise from the generator."""
+
+    build: Callable[[], SchedulerMixin]
+    stochastic: bool
+
+
+SCHEDULERS: dict[str, SchedulerSpec] = {
+    # Official default: ancestral DDPM, 20 steps → timesteps 950, 900, …, 0 (UPSTREAM.md §c).
+    "ddpm": SchedulerSpec(
+        lambda: DDPMScheduler(
+            **TRAIN_SCHEDULE,
+            clip_sample=False,
+            variance_type="fixed_small",
+            timestep_spacing="leading",
+            steps_offset=0,
+        ),
+        stochastic=True,
+    ),
+    # Official alternative and IC-Light's own: eta 0 → timesteps 951, 901, …, 1; final ᾱ_prev = ᾱ[0].
+    "ddim": SchedulerSpec(
+        lambda: DDIMScheduler(
+            **TRAIN_SCHEDULE,
+            clip_sample=False,
+            set_alpha_to_one=False,
+            steps_offset=1,
+            timestep_spacing="leading",
+        ),
+        stochastic=False,
+    ),
+    "euler": SchedulerSpec(lambda: EulerDiscreteScheduler(**TRAIN_SCHEDULE, **SIGMA_SPACING), stochastic=False),
+    "euler_ancestral": SchedulerSpec(
+        lambda: EulerAncestralDiscreteScheduler(**TRAIN_SCHEDULE, **SIGMA_SPACING), stochastic=True
+    ),
+    "dpmpp_2m": SchedulerSpec(
+        lambda: DPMSolverMultistepScheduler(
+            **TRAIN_SCHEDULE, **SIGMA_SPACING, algorithm_type="dpmsolver++", solver_order=2
+        ),
+        stochastic=False,
+    ),
+    "dpmpp_2m_karras": SchedulerSpec(
+        lambda: DPMSolverMultistepScheduler(
+            **TRAIN_SCHEDULE, **SIGMA_SPACING, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True
+        ),
+        stochastic=False,
+    ),
+    "unipc": SchedulerSpec(lambda: UniPCMultistepScheduler(**TRAIN_SCHEDULE, **SIGMA_SPACING), stochastic=False),
+}
+SCHEDULER_NAMES = tuple(SCHEDULERS)
+
+
+def scheduler_spec(name: str) -> SchedulerSpec:
+    """The table entry for ``name``.
+
+    Raises:
+        InputError: an unknown name (the message lists the known ones).
+    """
+    try:
+        return SCHEDULERS[name]
+    except KeyError:
+        raise InputError(f"scheduler must be one of {', '.join(SCHEDULER_NAMES)}; got {name!r}.") from None
+
+
+def build_scheduler(name: str, steps: int, device: torch.device | str = "cpu") -> SchedulerMixin:
+    """A fresh scheduler (diffusers schedulers are stateful: one per sampling run) with its timesteps set.
+
+    Raises:
+        InputError: an unknown name, or ``steps`` outside 1..1000.
+    """
+    spec = scheduler_spec(name)
+    most = TRAIN_SCHEDULE["num_train_timesteps"]
+    if not (is_whole_number(steps) and 1 <= steps <= most):
+        raise InputError(f"steps must be an integer in 1..{most}; got {steps!r}.")
+    scheduler = spec.build()
+    scheduler.set_timesteps(steps, device=device)
+    return scheduler
+
+
+def noise_levels(scheduler: SchedulerMixin) -> torch.Tensor:
+    """σ_t = √((1 − ᾱ_t)/ᾱ_t) of each of the scheduler's timesteps, (steps,) float32 on the CPU.
+
+    Sigma-based schedulers keep this table (``sigmas``, one entry more than there are steps, ending in the
+    final level); DDPM and DDIM only keep ᾱ, indexed by their integer timesteps.
+    """
+    steps = len(scheduler.timesteps)
+    if getattr(scheduler, "sigmas", None) is not None:
+        return scheduler.sigmas[:steps].detach().float().cpu()
+    alphas_cumprod = scheduler.alphas_cumprod[scheduler.timesteps.long().cpu()].float()
+    return ((1 - alphas_cumprod) / alphas_cumprod).sqrt()
+
+
+def predict_x0(model_input: torch.Tensor, eps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The clean latents a noise prediction implies: x̂₀ = x·√(1 + σ²) − σ·ε.
+
+    ``model_input`` is the variance-preserving latent the U-Net saw (after ``scale_model_input``), so one
+    formula serves every scheduler: it equals (x − √(1−ᾱ)·ε)/√ᾱ (DDPM eq. 15) with ᾱ = 1/(1 + σ²), and
+    x_σ − σ·ε for Karras-style schedulers whose latent is x_σ = x·√(1 + σ²).
+    """
+    return model_input * (1.0 + sigma**2) ** 0.5 - sigma * eps

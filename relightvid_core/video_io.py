@@ -1,0 +1,263 @@
+"""Reading and writing clips, stills and mask folders.
+
+Videos go through PyAV (FFmpeg); stills and masks through OpenCV. Everything returned is in ComfyUI's
+IMAGE layout, ``(T, H, W, 3)`` float32 in 0..1 RGB (masks ``(T, H, W)`` float32 in 0..1), so the
+library, the command line and the nodes share one layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from .errors import InputError
+
+logger = logging.getLogger(__name__)
+
+# The official mask folders name frame k "<k as %04d>.png" (UPSTREAM.md §c, apply_mask_to_video).
+MASK_NAME_PATTERN = re.compile(r"^(\d{4})\.png$")
+MASK_NAME_FORMAT = "{:04d}.png"
+# libx264 quality: 18 is visually lossless for most content and keeps files small.
+DEFAULT_CRF = 18
+# Fps given as a float is stored as a fraction; 1001 keeps NTSC rates such as 29.97 = 30000/1001 exact.
+FPS_DENOMINATOR_LIMIT = 1001
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist or is not a file.")
+
+
+def _decode_still(path: Path, flags: int) -> np.ndarray:
+    """Decode an image file with OpenCV, reading bytes through numpy so non-ASCII paths work on Windows."""
+    _require_file(path, "image")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, flags) if data.size else None
+    if image is None:
+        raise InputError(f"{path} is not an image OpenCV can read (expected PNG, JPEG, TIFF, WebP, ...).")
+    return image
+
+
+def _to_unit_range(image: np.ndarray, path: Path) -> np.ndarray:
+    """Integer images to float32 0..1 by their dtype's maximum; float images are kept as stored."""
+    if np.issubdtype(image.dtype, np.integer):
+        return image.astype(np.float32) / float(np.iinfo(image.dtype).max)
+    if np.issubdtype(image.dtype, np.floating):
+        return image.astype(np.float32)
+    raise InputError(f"{path} has pixel type {image.dtype}, expected an integer or float image.")
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Read a still image (8- or 16-bit, grey, RGB or RGBA) as a one-frame clip.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        (1, H, W, 3) float32 RGB in 0..1; an alpha channel is dropped, grey is repeated to three channels.
+
+    Raises:
+        InputError: the file is missing or is not an image.
+    """
+    path = Path(path)
+    image = _to_unit_range(_decode_still(path, cv2.IMREAD_UNCHANGED), path)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    elif image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    else:
+        raise InputError(f"{path} has {image.shape[2]} channels, expected 1 (grey), 3 (RGB) or 4 (RGBA).")
+    return torch.from_numpy(np.ascontiguousarray(np.clip(image, 0.0, 1.0)))[None]
+
+
+def read_mask(path: str | Path) -> torch.Tensor:
+    """Read one grey-scale mask (255, or 65535 for 16-bit files, = foreground).
+
+    Colour files are converted to grey as OpenCV's ``IMREAD_GRAYSCALE`` does (what the official code reads).
+
+    Returns:
+        (H, W) float32 in 0..1.
+
+    Raises:
+        InputError: the file is missing or is not an image.
+    """
+    path = Path(path)
+    image = _decode_still(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    return torch.from_numpy(np.clip(_to_unit_range(image, path), 0.0, 1.0))
+
+
+def read_mask_folder(folder: str | Path, count: int, allow_extra: bool = False) -> torch.Tensor:
+    """Read the official mask layout: ``0000.png`` … ``<count-1 as %04d>.png`` in ``folder``, one per frame.
+
+    Unlike the official reader, which silently skips frames whose mask is missing, every frame must
+    have its mask and the folder must hold exactly ``count`` of them.
+
+    Args:
+        folder: the mask folder.
+        count: the number of frames of the matching video.
+        allow_extra: accept masks beyond ``count`` (for a clip cut short on purpose, e.g. ``max_frames``).
+
+    Returns:
+        (count, H, W) float32 in 0..1, 1 = foreground.
+
+    Raises:
+        InputError: the folder is missing, holds a different number of masks than ``count`` (both numbers
+            are named), lacks the mask of some frame, holds an unreadable mask, or masks of different sizes.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"mask folder {folder} does not exist or is not a folder.")
+    if count < 1:
+        raise InputError(f"count must be at least 1 frame, got {count}.")
+    numbered = sorted(int(m.group(1)) for name in os.listdir(folder) if (m := MASK_NAME_PATTERN.match(name)))
+    if len(numbered) != count and not (allow_extra and len(numbered) > count):
+        raise InputError(
+            f"mask folder {folder} holds {len(numbered)} masks named %04d.png, but the video has {count} frames; "
+            "every frame needs exactly one mask."
+        )
+    missing = sorted(set(range(count)) - set(numbered))
+    if missing:
+        names = ", ".join(MASK_NAME_FORMAT.format(k) for k in missing[:3]) + (", …" if len(missing) > 3 else "")
+        raise InputError(
+            f"mask folder {folder} lacks the masks of {len(missing)} frames ({names}); "
+            f"expected 0000.png to {MASK_NAME_FORMAT.format(count - 1)}."
+        )
+    masks = [read_mask(folder / MASK_NAME_FORMAT.format(k)) for k in range(count)]
+    sizes = {tuple(mask.shape) for mask in masks}
+    if len(sizes) > 1:
+        raise InputError(f"masks in {folder} must all have one size, found sizes (H, W) {sorted(sizes)}.")
+    return torch.stack(masks)
+
+
+def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.Tensor, float]:
+    """Decode the first video stream of a file.
+
+    Args:
+        path: the video file (anything FFmpeg reads: mp4, mov, webm, ...).
+        max_frames: read at most this many frames from the start (None: all).
+
+    Returns:
+        frames: (T, H, W, 3) float32 RGB in 0..1;
+        fps: the stream's average frame rate (0.0 when the container does not say).
+
+    Raises:
+        InputError: the file is missing, is not a video, or holds no frame; ``max_frames`` < 1.
+    """
+    path = Path(path)
+    _require_file(path, "video")
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"max_frames must be at least 1 (or None for all frames), got {max_frames}.")
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} holds no video stream.")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+    except av.FFmpegError as error:
+        raise InputError(f"{path} is not a video FFmpeg can decode ({error}).") from error
+    if not frames:
+        raise InputError(f"{path} holds no decodable frame.")
+    stacked = torch.from_numpy(np.stack(frames))
+    return stacked.to(torch.float32).div_(255.0), fps
+
+
+def _frames_to_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) 0..1 → uint8, rounded (the official writer truncates; rounding is the unbiased choice)."""
+    if isinstance(frames, torch.Tensor):
+        array = frames.detach().to("cpu", torch.float32).numpy()
+    else:
+        array = np.asarray(frames, np.float32)
+    return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+
+
+def _pad_to_even(frames: np.ndarray) -> np.ndarray:
+    """yuv420p halves the chroma resolution, so H.264 needs even sizes; repeat the last row/column if odd."""
+    height, width = frames.shape[1:3]
+    pad = ((0, 0), (0, height % 2), (0, width % 2), (0, 0))
+    if any(after for _, after in pad):
+        logger.info("padding %dx%d frames to even size for yuv420p by repeating the last row/column", width, height)
+        return np.pad(frames, pad, mode="edge")
+    return frames
+
+
+def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float, crf: int = DEFAULT_CRF) -> Path:
+    """Write frames as an H.264 (libx264, yuv420p) mp4, atomically.
+
+    The file is written under a temporary name in the destination folder and renamed when complete,
+    so a failure never leaves a half-written file at ``path`` (an existing file there is replaced
+    only on success). Odd sizes are padded by one repeated row/column, as yuv420p requires even sizes.
+
+    Args:
+        path: the output file; its folder must exist.
+        frames: (T, H, W, 3) RGB in 0..1 (tensor or array); values are clamped and rounded to 8 bits.
+        fps: frames per second, > 0.
+        crf: libx264 constant rate factor (0 lossless … 51 worst; default 18).
+
+    Returns:
+        The path written.
+
+    Raises:
+        InputError: no frames, a wrong layout, fps <= 0, or a missing destination folder.
+    """
+    path = Path(path)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise InputError(f"frames must be (T, H, W, 3) RGB, got shape {tuple(frames.shape)}.")
+    if frames.shape[0] == 0:
+        raise InputError("frames must hold at least 1 frame to write a video, got 0.")
+    if not fps > 0:
+        raise InputError(f"fps must be > 0, got {fps}.")
+    if not path.parent.is_dir():
+        raise InputError(f"output folder {path.parent} does not exist.")
+    pixels = _pad_to_even(_frames_to_uint8(frames))
+    # A fresh hidden name beside the target (created by FFmpeg, so it gets the user's usual permissions).
+    temporary = str(path.parent / f".{path.stem}.{uuid.uuid4().hex}.partial.mp4")
+    try:
+        with av.open(temporary, mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(FPS_DENOMINATOR_LIMIT))
+            stream.width, stream.height = pixels.shape[2], pixels.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf)}
+            for image in pixels:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            container.mux(stream.encode(None))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    logger.info("wrote %d frames (%dx%d, %.3g fps) to %s", len(pixels), pixels.shape[2], pixels.shape[1], fps, path)
+    return path
+
+
+def write_mask_folder(folder: str | Path, masks: torch.Tensor) -> Path:
+    """Write masks in the official folder layout (``0000.png`` …, 8-bit grey, 255 = subject).
+
+    Args:
+        folder: created if missing.
+        masks: (T, H, W) in 0..1.
+
+    Returns:
+        The folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, mask in enumerate(masks):
+        pixels = np.clip(np.rint(mask.detach().cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
+        cv2.imencode(".png", pixels)[1].tofile(str(folder / MASK_NAME_FORMAT.format(index)))
+    return folder
