@@ -1,4 +1,37 @@
-"""ComfyUI node classes (thin adapters over relightvid_core) and their registration tables."""
+"""The RelightVid node pack: node id → class and display names (ComfyUI's V1 registration)."""
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from .conditioning import (
+    RelightVidBackground,
+    RelightVidFitFrames,
+    RelightVidForeground,
+    RelightVidHDRMap,
+    RelightVidLightPreset,
+    RelightVidTextConditioning,
+)
+from .loaders import RelightVidTemporalLoader, RelightVidUNetLoader
+from .sampler import RelightVidSampler
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "RelightVidUNetLoader": "Load RelightVid U-Net (SD1.5 + IC-Light fbc)",
+    "RelightVidTemporalLoader": "Load RelightVid Temporal Weights",
+    "RelightVidFitFrames": "RelightVid Fit Frames",
+    "RelightVidForeground": "RelightVid Foreground",
+    "RelightVidBackground": "RelightVid Background Video",
+    "RelightVidLightPreset": "RelightVid Light Preset",
+    "RelightVidHDRMap": "RelightVid HDR Map",
+    "RelightVidTextConditioning": "RelightVid Text Conditioning",
+    "RelightVidSampler": "RelightVid Sampler (IIE)",
+}
+NODE_CLASS_MAPPINGS = {
+    "RelightVidUNetLoader": RelightVidUNetLoader,
+    "RelightVidTemporalLoader": RelightVidTemporalLoader,
+    "RelightVidFitFrames": RelightVidFitFrames,
+    "RelightVidForeground": RelightVidForeground,
+    "RelightVidBackground": RelightVidBackground,
+    "RelightVidLightPreset": RelightVidLightPreset,
+    "RelightVidHDRMap": RelightVidHDRMap,
+    "RelightVidTextConditioning": RelightVidTextConditioning,
+    "RelightVidSampler": RelightVidSampler,
+}
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 
 from ..errors import WeightFormatError
 from ..models.configs import FULL_FBC, MotionVariant, config_for_variant
+from ..models.hdr_encoder import HDREncoder, hdr_encoder_from_state_dict
 from ..models.unet3d import RelightVidUNet
 from .convert import (
     MOTION_FORMATS,
@@ -271,3 +272,23 @@ def save_merged_unet(model: RelightVidUNet, path: str | Path) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def load_hdr_encoder(
+    weights: WeightsLike, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu", **config: int
+) -> HDREncoder:
+    """Load the paper's HDR token encoder from a file or state dict (``mlp.{0,2,4,6}.{weight,bias}``).
+
+    Its weights were never released, so nothing loads it by default; this is for users who have them.
+    ``config`` overrides the full sizes (``hidden_size``, ...).
+
+    Raises:
+        WeightFormatError: the file does not hold the encoder's keys and shapes.
+        MissingFileError: the path does not exist.
+    """
+    source = open_source(weights)
+    try:
+        state_dict = {key: _place(source.read(key), dtype, device) for key in source.shapes()}
+    finally:
+        source.close()
+    return hdr_encoder_from_state_dict(state_dict, source.name, **config)

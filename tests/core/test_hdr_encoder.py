@@ -78,3 +78,19 @@ def test_input_preprocessing_matches_blur_area_resize_uint8_by_hand():
 def test_float_input_is_read_as_0_to_1():
     white = hdr_encoder_input(torch.ones(1, 1, 3, 40, 40))
     assert torch.allclose(white, torch.ones_like(white))
+
+
+def test_load_hdr_encoder_from_file(tmp_path):
+    from safetensors.torch import save_file
+
+    from relightvid_core.weights import load_hdr_encoder
+
+    torch.manual_seed(0)
+    state = HDREncoder(**TINY).state_dict()
+    save_file(state, str(tmp_path / "hdr_encoder.safetensors"))
+    encoder = load_hdr_encoder(tmp_path / "hdr_encoder.safetensors", dtype=torch.float16, **TINY)
+    assert encoder.mlp[0].weight.dtype == torch.float16
+    assert torch.equal(encoder.mlp[6].bias, state["mlp.6.bias"].half())
+    save_file({"mlp.0.weight": state["mlp.0.weight"]}, str(tmp_path / "partial.safetensors"))
+    with pytest.raises(WeightFormatError, match="partial.safetensors does not fit the HDR encoder"):
+        load_hdr_encoder(tmp_path / "partial.safetensors", **TINY)

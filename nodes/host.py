@@ -1,0 +1,346 @@
+"""The only module of the pack that imports ComfyUI.
+
+Everything the nodes need from the host — model folders, devices and dtypes, model management, progress,
+latent previews, interruption, VAE encoding, the weights of a connected MODEL — is one function here.
+Each has a plain fallback, so the nodes import and run in tests without ComfyUI: the fallbacks behave as a
+CPU-only host with no progress display and no interruption. ``folder_paths`` is imported on its own, so
+tests can put a stand-in module under that name and point the loaders at temporary files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..relightvid_core.errors import MissingFileError, SamplingInterrupted
+from ..relightvid_core.sampling import StepInfo
+from ..relightvid_core.vae import SD_LATENT_SCALE
+from ..relightvid_core.weights.files import TensorSource
+
+logger = logging.getLogger(__name__)
+
+try:  # ComfyUI's model-folder registry (or a test's stand-in registered under the same name)
+    import folder_paths
+except ImportError:  # pragma: no cover - exercised only outside ComfyUI without a stand-in
+    folder_paths = None
+
+try:
+    import comfy.latent_formats
+    import comfy.lora
+    import comfy.model_management as model_management
+    import comfy.model_patcher
+    import comfy.utils
+    import latent_preview
+except ImportError:
+    model_management = None
+
+HAS_COMFY = model_management is not None
+
+# Our model folder: models/relightvid (UPSTREAM.md §b names the files that go there).
+RELIGHTVID_FOLDER = "relightvid"
+ANIMATEDIFF_FOLDER = "animatediff_models"  # registered by AnimateDiff-Evolved, not by ComfyUI core
+MODEL_EXTENSIONS = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
+ENV_MAP_EXTENSIONS = (".hdr", ".exr")
+# Activation memory of one U-Net batch item per latent pixel and frame, in bytes per byte of dtype: ComfyUI
+# budgets SD1.5 at 0.01 MiB per latent pixel and dtype byte; the temporal modules add about a third.
+ACTIVATION_BYTES_PER_LATENT_PIXEL = 0.01 * 1.35 * 2**20
+MEMORY_HEADROOM = 0.85  # use at most this share of the free memory for activations
+
+
+# --- model folders -------------------------------------------------------------------------------------
+
+
+def register_model_folder() -> None:
+    """Register ``models/relightvid`` with the model extensions, extending an entry that
+    extra_model_paths.yaml may already have created (never replacing its paths)."""
+    if folder_paths is None:
+        return
+    folder_paths.add_model_folder_path(RELIGHTVID_FOLDER, os.path.join(folder_paths.models_dir, RELIGHTVID_FOLDER))
+    _paths, extensions = folder_paths.folder_names_and_paths[RELIGHTVID_FOLDER]
+    # A name first created by add_model_folder_path has an empty set, which would list every file.
+    extensions.update(getattr(folder_paths, "supported_pt_extensions", MODEL_EXTENSIONS))
+
+
+def _known_folders(folders: Iterable[str]) -> list[str]:
+    if folder_paths is None:
+        return []
+    registered = getattr(folder_paths, "folder_names_and_paths", {})
+    return [name for name in folders if name in registered or name in ("unet", "clip")]
+
+
+def model_file_list(folders: Iterable[str]) -> list[str]:
+    """Sorted, de-duplicated file names (relative paths) found in the named model folders that exist."""
+    names: list[str] = []
+    for folder in _known_folders(folders):
+        names.extend(name for name in folder_paths.get_filename_list(folder) if name not in names)
+    return sorted(names)
+
+
+def folder_locations(folders: Iterable[str]) -> str:
+    """Where the named folders are, for messages: 'models/relightvid (/abs/path), ...'."""
+    parts = []
+    for folder in folders:
+        paths = folder_paths.get_folder_paths(folder) if folder in _known_folders([folder]) else []
+        parts.append(f"models/{folder}" + (f" ({', '.join(paths)})" if paths else " (not registered)"))
+    return " or ".join(parts)
+
+
+def find_model_file(folders: Iterable[str], name: str) -> str | None:
+    """Full path of ``name`` in the first of ``folders`` holding it, or None."""
+    for folder in _known_folders(folders):
+        path = folder_paths.get_full_path(folder, name)
+        if path is not None:
+            return path
+    return None
+
+
+def resolve_model_file(folders: tuple[str, ...], name: str, what: str) -> str:
+    """Full path of a model file chosen in a combo.
+
+    Raises:
+        MissingFileError: the file is in none of the folders (the message names them and where they are).
+    """
+    path = find_model_file(folders, name)
+    if path is None:
+        raise MissingFileError(f"{what} {name!r} was not found in {folder_locations(folders)}; put the file there.")
+    return path
+
+
+def input_files(extensions: tuple[str, ...]) -> list[str]:
+    """Files (relative paths, sub-folders included) of ComfyUI's input folder with one of ``extensions``."""
+    root = input_directory()
+    if root is None or not os.path.isdir(root):
+        return []
+    found = []
+    for folder, _dirs, files in os.walk(root, followlinks=True):
+        for name in files:
+            if name.lower().endswith(extensions):
+                found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def input_directory() -> str | None:
+    if folder_paths is None:
+        return None
+    return folder_paths.get_input_directory()
+
+
+def input_file_path(name: str) -> str:
+    """Absolute path of a file in the input folder (``name`` may carry ComfyUI's ``[input]`` annotation)."""
+    if folder_paths is not None and hasattr(folder_paths, "get_annotated_filepath"):
+        return folder_paths.get_annotated_filepath(name)
+    return os.path.join(input_directory() or "", name)
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a file, for IS_CHANGED (an edited file re-runs the node)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- devices, dtypes, model management -----------------------------------------------------------------
+
+
+def load_device() -> torch.device:
+    return model_management.get_torch_device() if HAS_COMFY else torch.device("cpu")
+
+
+def offload_device() -> torch.device:
+    return model_management.unet_offload_device() if HAS_COMFY else torch.device("cpu")
+
+
+def auto_unet_dtype(parameters: int) -> torch.dtype:
+    """ComfyUI's choice of U-Net dtype for the compute device (float32 on CPU), or float32 without ComfyUI."""
+    if not HAS_COMFY:
+        return torch.float32
+    return model_management.unet_dtype(
+        load_device(), model_params=parameters, supported_dtypes=[torch.float16, torch.bfloat16, torch.float32]
+    )
+
+
+class RelightVidModule(nn.Module):
+    """Holds the U-Net for ComfyUI's ModelPatcher.
+
+    The patcher writes bookkeeping attributes onto the module it manages (``device``,
+    ``model_loaded_weight_memory``, ...). diffusers' ``ModelMixin.device`` is a read-only property, so the
+    U-Net itself cannot be managed directly; this plain module carries those attributes instead.
+    """
+
+    def __init__(self, unet: nn.Module, device: torch.device):
+        super().__init__()
+        self.diffusion_model = unet
+        self.device = device
+
+    def get_dtype(self) -> torch.dtype:
+        return next(self.diffusion_model.parameters()).dtype
+
+
+@dataclass
+class LocalPatcher:
+    """The fallback of ``comfy.model_patcher.ModelPatcher`` outside ComfyUI: holds the module on the CPU."""
+
+    model: RelightVidModule
+    load_device: torch.device
+    offload_device: torch.device
+
+    def model_size(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+
+
+def wrap_model(unet: nn.Module):
+    """A ModelPatcher (ComfyUI) or :class:`LocalPatcher` managing ``unet``; the U-Net is ``.model.diffusion_model``."""
+    module = RelightVidModule(unet, offload_device())
+    if not HAS_COMFY:
+        return LocalPatcher(module, load_device(), offload_device())
+    size = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    return comfy.model_patcher.ModelPatcher(
+        module, load_device=load_device(), offload_device=offload_device(), size=size
+    )
+
+
+def activation_bytes(frames: int, height: int, width: int, dtype: torch.dtype) -> int:
+    """Estimated activation memory of one U-Net batch item (one guidance branch of one window)."""
+    return int(frames * height * width * torch.finfo(dtype).bits / 8 * ACTIVATION_BYTES_PER_LATENT_PIXEL)
+
+
+def load_for_sampling(patcher, memory_required: int) -> torch.device:
+    """Place the model on the compute device through ComfyUI's model management.
+
+    Every weight is loaded (``force_full_load``): the U-Net's layers are plain torch modules, which cannot
+    stream weights in the way ComfyUI's low-VRAM ops do. Returns the device the weights are on (the CPU
+    when ComfyUI runs with ``--cpu`` or ``--novram``).
+    """
+    if HAS_COMFY:
+        model_management.load_models_gpu([patcher], memory_required=memory_required, force_full_load=True)
+    return next(patcher.model.parameters()).device
+
+
+def free_memory(device: torch.device) -> int:
+    """Bytes free for activations on ``device`` (for the CPU without ComfyUI: effectively unlimited)."""
+    if not HAS_COMFY:
+        return 2**62
+    return int(model_management.get_free_memory(device))
+
+
+def offload(patcher) -> None:
+    """Unload ``patcher`` from the compute device now (memory mode ``low``), as ComfyUI does when it frees memory."""
+    if not HAS_COMFY:
+        return
+    loaded = model_management.current_loaded_models
+    for index in range(len(loaded) - 1, -1, -1):
+        if loaded[index].model is patcher:
+            if loaded[index].model_unload():
+                loaded.pop(index)
+    model_management.soft_empty_cache()
+
+
+# --- progress, previews, interruption ------------------------------------------------------------------
+
+
+def should_interrupt() -> bool:
+    """True once the user pressed Cancel (POST /interrupt)."""
+    return HAS_COMFY and model_management.processing_interrupted()
+
+
+def raise_interrupted(error: SamplingInterrupted) -> None:
+    """Turn the library's interruption into ComfyUI's (an ``execution_interrupted``, no traceback)."""
+    if HAS_COMFY:
+        model_management.throw_exception_if_processing_interrupted()
+        raise model_management.InterruptProcessingException() from error
+    raise error
+
+
+def step_callback(steps: int, device: torch.device) -> Callable[[StepInfo], None]:
+    """A sampler callback updating ComfyUI's progress bar with a latent preview of the first frame."""
+    if not HAS_COMFY:
+        return lambda info: None
+    progress = comfy.utils.ProgressBar(steps)
+    previewer = None
+    try:
+        previewer = latent_preview.get_previewer(device, comfy.latent_formats.SD15())
+    except Exception as error:  # previews are a nicety: a host without them must still sample
+        logger.debug("latent previews unavailable: %s", error)
+
+    def callback(info: StepInfo) -> None:
+        preview = None
+        if previewer is not None:
+            # denoised is (B, F, 4, h, w) in the scaled latent space the SD1.5 previewers expect.
+            preview = previewer.decode_latent_to_preview_image("JPEG", info.denoised[:, 0].float())
+        progress.update_absolute(info.index + 1, info.total, preview)
+
+    return callback
+
+
+# --- VAE, CLIP and MODEL access ------------------------------------------------------------------------
+
+
+def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
+    """IMAGE frames (T, H, W, 3) in 0..1 → scaled latents (T, 4, H/8, W/8) float32 on the CPU.
+
+    ComfyUI's ``VAE.encode`` returns the posterior mean (its SD regulariser does not sample), as upstream
+    encodes, but unscaled: the U-Net wants it times 0.18215 (SD1.5's scale factor).
+    """
+    latents = vae.encode(frames[..., :3])
+    return latents.float().cpu() * SD_LATENT_SCALE
+
+
+def encode_empty_prompt(clip) -> list:
+    """CONDITIONING of the empty prompt, exactly as CLIP Text Encode would give it."""
+    tokens = clip.tokenize("")
+    if hasattr(clip, "encode_from_tokens_scheduled"):
+        return clip.encode_from_tokens_scheduled(tokens)
+    cond, pooled = clip.encode_from_tokens(tokens, return_pooled=True)
+    return [[cond, {"pooled_output": pooled}]]
+
+
+class PatchedModelSource(TensorSource):
+    """The U-Net weights of a ComfyUI MODEL with its patches (LoRAs, merges) applied, one tensor at a time.
+
+    Reads originals from the patcher's backup when the model is currently loaded with patches applied, so
+    the result does not depend on whether the model happens to be on the GPU; the MODEL is never changed.
+    """
+
+    PREFIX = "diffusion_model."
+
+    def __init__(self, patcher):
+        self.name = "the connected MODEL"
+        self._entries = patcher.get_key_patches(self.PREFIX)
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {key: tuple(entry[0][0].shape) for key, entry in self._entries.items()}
+
+    def read(self, key: str) -> torch.Tensor:
+        (weight, convert), *patches = self._entries[key]
+        if not patches:
+            return weight
+        value = convert(weight.to(torch.float32, copy=True), inplace=True)
+        return comfy.lora.calculate_weight(patches, value, key)
+
+    def close(self) -> None:
+        self._entries = {}
+
+
+def model_weights(model) -> TensorSource | Mapping[str, torch.Tensor]:
+    """The SD1.5 U-Net weights of a connected MODEL (LDM keys), for ``load_spatial_weights``; read-only."""
+    if hasattr(model, "get_key_patches"):
+        return PatchedModelSource(model)
+    return model.model.diffusion_model.state_dict()
+
+
+def memory_split(free: int, per_item: int, items: int) -> int | None:
+    """Largest U-Net batch (guidance branches per call) whose activations fit in ``free`` bytes; None = all."""
+    fit = max(1, math.floor(free * MEMORY_HEADROOM / max(1, per_item)))
+    return None if fit >= items else fit
+
+
+register_model_folder()

@@ -1,0 +1,179 @@
+"""Loader nodes: the fbc U-Net's spatial weights, then the temporal weights that complete the RelightVid model."""
+
+from __future__ import annotations
+
+import torch
+
+from ..relightvid_core.errors import InputError, WeightFormatError
+from ..relightvid_core.models.configs import CONFIGS
+from ..relightvid_core.weights import build_unet, load_motion_weights, load_spatial_weights, open_source
+from ..relightvid_core.weights.detect import CONV_IN_KEYS, detect_format
+from . import host
+from .payloads import MODEL_TYPE, UNET_TYPE, SpatialWeights
+
+CATEGORY = "RelightVid/loaders"
+FROM_MODEL = "(connected MODEL)"
+BASE_FOLDERS = ("checkpoints",)
+ICLIGHT_FOLDERS = (host.RELIGHTVID_FOLDER, "diffusion_models")
+MOTION_FOLDERS = (host.RELIGHTVID_FOLDER, host.ANIMATEDIFF_FOLDER)
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+DTYPE_CHOICES = ("auto", *DTYPES)
+
+
+def config_for_weights(source) -> dict:
+    """The named U-Net config (``FULL_FBC`` for real SD1.5 files, ``TINY`` for test files) whose widths match
+    the base weights' conv_in and text context; the spatial loader then checks every shape against it.
+
+    Raises:
+        WeightFormatError: no named config has these widths.
+    """
+    shapes = source.shapes()
+    detection = detect_format(shapes)
+    conv_in = shapes.get(detection.prefix + CONV_IN_KEYS[detection.naming])
+    context = next(
+        (s[1] for k, s in shapes.items() if k.endswith("attn2.to_k.weight") and ".motion_modules." not in k), None
+    )
+    for config in CONFIGS.values():
+        if (
+            conv_in is not None
+            and conv_in[0] == config["block_out_channels"][0]
+            and context == config["cross_attention_dim"]
+        ):
+            return config
+    raise WeightFormatError(
+        f"{source.name} is not an SD1.5 U-Net (conv_in {conv_in}, text context {context}); "
+        "expected an SD1.5 checkpoint (320 channels, 768-d text context)."
+    )
+
+
+class RelightVidUNetLoader:
+    """SD1.5 base + IC-Light fbc offsets → the inflated U-Net's spatial weights."""
+
+    DESCRIPTION = (
+        "Builds RelightVid's spatial U-Net: an SD1.5 base (a checkpoint file, or the MODEL of a Load Checkpoint "
+        "node, reused without copying its file again and never changed) plus IC-Light's fbc offsets "
+        "(iclight_sd15_fbc.safetensors in models/relightvid or models/diffusion_models). Connect the result to "
+        "Load RelightVid Temporal Weights."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (UNET_TYPE,)
+    RETURN_NAMES = ("relightvid_unet",)
+    OUTPUT_TOOLTIPS = ("The spatial weights of RelightVid's 12-channel U-Net (SD1.5 + IC-Light fbc).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "base_checkpoint": (
+                    [FROM_MODEL, *host.model_file_list(BASE_FOLDERS)],
+                    {
+                        "tooltip": "SD1.5 checkpoint from models/checkpoints (Realistic Vision 5.1 upstream). "
+                        f"Choose {FROM_MODEL} to take the U-Net of the MODEL input instead."
+                    },
+                ),
+                "iclight_fbc": (
+                    host.model_file_list(ICLIGHT_FOLDERS),
+                    {
+                        "tooltip": "IC-Light fbc offsets (iclight_sd15_fbc.safetensors, 12-channel) from "
+                        "models/relightvid "
+                        "or models/diffusion_models. The fc (8-channel) file does not work here."
+                    },
+                ),
+                "dtype": (
+                    list(DTYPE_CHOICES),
+                    {
+                        "default": "auto",
+                        "tooltip": "Weight dtype. auto: ComfyUI's U-Net dtype for your device (fp16/bf16 on GPUs, "
+                        "fp32 on the CPU). The merge itself is computed in fp32.",
+                    },
+                ),
+            },
+            "optional": {
+                "model": (
+                    "MODEL",
+                    {
+                        "tooltip": "Optional SD1.5 MODEL (e.g. from Load Checkpoint): its U-Net, with any "
+                        "LoRA applied, is used as the base when base_checkpoint is "
+                        f"{FROM_MODEL}. It is read, never modified."
+                    },
+                ),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, base_checkpoint, iclight_fbc):
+        if base_checkpoint != FROM_MODEL and host.find_model_file(BASE_FOLDERS, base_checkpoint) is None:
+            return f"SD1.5 checkpoint {base_checkpoint!r} was not found in {host.folder_locations(BASE_FOLDERS)}."
+        if host.find_model_file(ICLIGHT_FOLDERS, iclight_fbc) is None:
+            return (
+                f"IC-Light fbc file {iclight_fbc!r} was not found in {host.folder_locations(ICLIGHT_FOLDERS)}; "
+                "put iclight_sd15_fbc.safetensors there."
+            )
+        return True
+
+    def load(self, base_checkpoint, iclight_fbc, dtype, model=None):
+        if base_checkpoint == FROM_MODEL:
+            if model is None:
+                raise InputError(
+                    f"base_checkpoint is {FROM_MODEL} but no MODEL is connected; connect one or pick a checkpoint file."
+                )
+            base = open_source(host.model_weights(model))
+        else:
+            base = open_source(host.resolve_model_file(BASE_FOLDERS, base_checkpoint, "SD1.5 checkpoint"))
+        iclight = host.resolve_model_file(ICLIGHT_FOLDERS, iclight_fbc, "IC-Light fbc file")
+        config = config_for_weights(base)
+        parameters = sum(torch.Size(shape).numel() for shape in base.shapes().values())
+        torch_dtype = host.auto_unet_dtype(parameters) if dtype == "auto" else DTYPES[dtype]
+        spatial = load_spatial_weights(base, iclight, dtype=torch_dtype, device=host.offload_device(), config=config)
+        description = f"{base.name} + {iclight_fbc}"
+        return (SpatialWeights(spatial, config, torch_dtype, description),)
+
+
+class RelightVidTemporalLoader:
+    """Temporal weights + spatial U-Net → the RelightVid model, managed by ComfyUI."""
+
+    DESCRIPTION = (
+        "Adds RelightVid's temporal modules (relvid_mm_sd15_fbc.pth in models/relightvid; AnimateDiff v1/v2 motion "
+        "modules from models/animatediff_models work too) to the spatial U-Net, giving the model the RelightVid "
+        "sampler runs. ComfyUI's model management moves it to the GPU when sampling and frees it when memory "
+        "is needed."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (MODEL_TYPE,)
+    RETURN_NAMES = ("relightvid_model",)
+    OUTPUT_TOOLTIPS = ("The complete RelightVid video U-Net, ready for the RelightVid Sampler.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "relightvid_unet": (UNET_TYPE, {"tooltip": "Spatial weights from Load RelightVid U-Net."}),
+                "temporal_weights": (
+                    host.model_file_list(MOTION_FOLDERS),
+                    {
+                        "tooltip": "Temporal weights: relvid_mm_sd15_fbc.pth (or the HF Space's "
+                        "relvid_mm_sd15_fbc_unet.pth) "
+                        "from models/relightvid, or an AnimateDiff motion module from models/animatediff_models."
+                    },
+                ),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, temporal_weights):
+        if host.find_model_file(MOTION_FOLDERS, temporal_weights) is None:
+            return (
+                f"temporal weights {temporal_weights!r} were not found in {host.folder_locations(MOTION_FOLDERS)}; "
+                "put relvid_mm_sd15_fbc.pth there."
+            )
+        return True
+
+    def load(self, relightvid_unet, temporal_weights):
+        path = host.resolve_model_file(MOTION_FOLDERS, temporal_weights, "temporal weights")
+        motion = load_motion_weights(
+            path, dtype=relightvid_unet.dtype, device=host.offload_device(), config=relightvid_unet.config
+        )
+        unet = build_unet(relightvid_unet.state_dict, motion, relightvid_unet.config)
+        return (host.wrap_model(unet),)

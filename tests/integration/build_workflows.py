@@ -1,0 +1,110 @@
+"""Regenerate the UI workflows (``workflows/*.json``) from their API twins with ComfyUI's own frontend.
+
+    COMFYUI_PATH=... COMFYUI_PYTHON=... NODE_PATH=.../node_modules \\
+        .venv/bin/python tests/integration/build_workflows.py [--url http://127.0.0.1:8188]
+
+Without ``--url`` a temporary server is started as the integration tests start it. The API files come from
+``workflows/specs.py`` (run it first after changing a graph); each UI file is what the frontend saves after
+loading the API graph, laying it out as ``specs.LAYOUT`` says and adding the Note (``specs.note_text``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parents[1] / "workflows"), str(HERE.parent)]
+
+import harness  # noqa: E402
+import specs  # noqa: E402
+from weights import ensure_weights  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SETTINGS = {
+    "Comfy.Canvas.LeftMouseClickBehavior": "panning",
+    "Comfy.Canvas.MouseWheelScroll": "zoom",
+    "Comfy.TutorialCompleted": True,
+}
+ORIGIN, CELL = (40, 40), (440, 120)
+INITIAL_VIEW = {"scale": 0.7, "offset": [20, 20]}  # most of the graph in view, still drawn with text
+
+
+def run_frontend(command: str, job: dict, workdir: Path) -> list[dict]:
+    job_path = workdir / f"{command}-job.json"
+    job_path.write_text(json.dumps({**job, "chromium": CHROMIUM, "profile": str(workdir / f"profile-{command}")}))
+    completed = subprocess.run(
+        ["node", str(HERE / "frontend.js"), command, str(job_path)], capture_output=True, text=True, timeout=1800
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"frontend.js {command} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout)
+
+
+def build(url: str, workdir: Path) -> list[Path]:
+    harness_post(url, "/settings", SETTINGS)
+    entries = []
+    for name in specs.WORKFLOWS:
+        api = json.loads((specs.API_DIR / f"{name}.json").read_text())
+        entries.append(
+            {
+                "name": name,
+                "api": api,
+                "note": specs.note_text(name),
+                "layout": specs.LAYOUT,
+                "origin": ORIGIN,
+                "cell": CELL,
+            }
+        )
+    written = []
+    for result in run_frontend("build", {"url": url, "workflows": entries}, workdir):
+        if result["errors"]:
+            raise RuntimeError(f"{result['name']}: page errors while building: {result['errors']}")
+        path = specs.HERE / f"{result['name']}.json"
+        # loadApiJson leaves the all-zero id; a saved workflow has its own, stable here across rebuilds.
+        graph = {**result["graph"], "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"relightvid/workflows/{result['name']}"))}
+        graph["extra"] = {**graph.get("extra", {}), "ds": INITIAL_VIEW}
+        path.write_text(json.dumps(graph, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+def harness_post(url: str, path: str, body: dict) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(url + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running ComfyUI with this pack (default: start one from COMFYUI_PATH)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="relightvid-build-") as folder:
+        workdir = Path(folder)
+        server = None
+        if args.url is None:
+            comfy = harness.comfyui_path()
+            if comfy is None:
+                print("set COMFYUI_PATH (or pass --url)", file=sys.stderr)
+                return 2
+            server = harness.start_server(
+                comfy, workdir / "comfy", ensure_weights(), os.environ.get("COMFYUI_PYTHON", sys.executable)
+            )
+        try:
+            for path in build(args.url or server.url, workdir):
+                print(path)
+        finally:
+            if server is not None:
+                server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The pack inside a real ComfyUI on the CPU: registration, every API workflow, bad inputs and interruption."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import av
+import pytest
+from harness import FRAMES, SIZE, EventStream, small_run_settings
+from weights import ICLIGHT_FC
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+API_FILES = sorted((WORKFLOWS / "api").glob("*.json"))
+RUN_TIMEOUT = 900.0
+
+
+def _graph(queue_tool, name: str, *extra: str) -> dict:
+    graph = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
+    return queue_tool.substitute(graph, small_run_settings(name, name) + list(extra))
+
+
+def _client(queue_tool, server):
+    return queue_tool.Client(server.url)
+
+
+def test_object_info_lists_every_node(server, pack_node_ids):
+    info = server.get("/object_info")
+    assert set(pack_node_ids) <= set(info), sorted(set(pack_node_ids) - set(info))
+    assert info["RelightVidSampler"]["category"] == "RelightVid/sampling"
+    assert "relightvid" in server.get("/models")
+
+
+def test_log_shows_the_pack_imported(server):
+    log = server.log_text()
+    assert "ComfyUI-RelightVid" in log
+    failed = [line for line in log.splitlines() if "IMPORT FAILED" in line and "RelightVid" in line]
+    assert not failed, failed
+
+
+@pytest.mark.parametrize("path", API_FILES, ids=lambda p: p.stem)
+def test_api_workflow_runs(server, queue_tool, path):
+    status, cause, files, _entry = queue_tool.run(
+        _client(queue_tool, server), _graph(queue_tool, path.stem), RUN_TIMEOUT, report=lambda _: None
+    )
+    assert status == "success", cause
+    videos = [server.root / name for name in files if name.endswith(".mp4")]
+    assert videos and videos[0].is_file(), files
+    with av.open(str(videos[0])) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) == FRAMES and frames[0].shape == (SIZE, SIZE, 3)
+
+
+def _error_of(queue_tool, server, graph) -> tuple[str, str]:
+    status, cause, _files, _entry = queue_tool.run(
+        _client(queue_tool, server), graph, RUN_TIMEOUT, report=lambda _: None
+    )
+    return status, cause
+
+
+def test_fc_file_ends_in_a_normal_error_then_the_next_job_runs(server, queue_tool):
+    # The follow-up job also runs in memory mode low: one branch per U-Net call, model unloaded afterwards.
+    status, cause = _error_of(
+        queue_tool, server, _graph(queue_tool, "relightvid_light_preset", f"2.iclight_fbc={ICLIGHT_FC}")
+    )
+    assert status == "error" and "fc" in cause and "\n" not in cause.strip(), cause
+    status, cause = _error_of(
+        queue_tool, server, _graph(queue_tool, "relightvid_light_preset", "15.seed=11", "15.memory_mode=low")
+    )
+    assert status == "success", cause
+
+
+def test_missing_model_file_is_refused_naming_the_folder(server, queue_tool):
+    graph = _graph(queue_tool, "relightvid_light_preset", "3.temporal_weights=relvid_missing.pth")
+    with pytest.raises(queue_tool.WorkflowError, match="models/relightvid"):
+        _client(queue_tool, server).queue(graph)
+
+
+def test_unmatched_frame_counts_end_in_a_one_line_error(server, queue_tool):
+    graph = _graph(queue_tool, "relightvid_background_video", "10.file=background_short.mp4", "12.length_policy=trim")
+    status, cause = _error_of(queue_tool, server, graph)
+    assert status == "error" and "has 2 frames but the foreground has 4" in cause, cause
+
+
+def test_interrupt_mid_sampling_then_the_next_job_runs(server, queue_tool):
+    client = _client(queue_tool, server)
+    events = EventStream(server.url, client.client_id)
+    try:
+        prompt_id = client.queue(_graph(queue_tool, "relightvid_light_preset", "15.steps=200", "15.seed=5"))
+        deadline, sampling = time.time() + RUN_TIMEOUT, False
+        while time.time() < deadline and not sampling:
+            event = events.next_event(timeout=5.0)
+            sampling = bool(event and event["type"] == "progress" and event["data"].get("node") == "15")
+        client.interrupt()
+        entry = queue_tool.wait(client, prompt_id, RUN_TIMEOUT, report=lambda _: None)
+    finally:
+        events.close()
+    status, cause = queue_tool.outcome(entry)
+    assert sampling, "the sampler never reported progress"
+    assert status == "interrupted" and "node 15" in cause, (status, cause)
+    status, cause = _error_of(queue_tool, server, _graph(queue_tool, "relightvid_light_preset", "15.seed=12"))
+    assert status == "success", cause
+
+
+@pytest.fixture(scope="session")
+def pack_node_ids():
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    name = f"relightvid_pack_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, root / "__init__.py", submodule_search_locations=[str(root)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return list(module.NODE_CLASS_MAPPINGS)

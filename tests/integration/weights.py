@@ -1,0 +1,129 @@
+"""Random full-size weight files for the integration tests, written once into a cache folder.
+
+ComfyUI's Load Checkpoint only recognises a real SD1.5-shaped checkpoint (its model detection needs 320
+channels and a 768-d context, and its CLIP and VAE are built at their real sizes), so the files cannot be
+tiny. They are random fp16 tensors with the exact key layouts users' files have:
+
+* ``checkpoints/rv_random_sd15.safetensors`` — single-file SD1.5 checkpoint: U-Net (LDM keys), CLIP-L text
+  encoder (``cond_stage_model.transformer.…``) and VAE (diffusers keys under ``first_stage_model.``, which
+  ComfyUI converts), about 2.1 GB;
+* ``relightvid/iclight_sd15_fbc.safetensors`` — IC-Light fbc offsets (diffusers keys, 12-channel conv_in), 1.7 GB;
+* ``relightvid/relvid_mm_sd15_fbc.pth`` — temporal modules with the ``unet.`` prefix, 0.8 GB;
+* ``relightvid/iclight_sd15_fc.safetensors`` — an fc-shaped file (8-channel conv_in) that must be refused,
+  with only the key that tells it apart written at full size (a few tensors, tiny).
+
+Random values are N(0, 0.02²) (norm scales 1, as a freshly initialised network), from a fixed seed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from _support.tiny_weights import to_ldm
+from safetensors.torch import save_file
+
+from relightvid_core import FULL_FBC, RelightVidUNet
+
+CACHE = Path(os.environ.get("RELIGHTVID_TEST_CACHE", "/tmp/relightvid-test-cache"))
+CHECKPOINT = "rv_random_sd15.safetensors"
+ICLIGHT = "iclight_sd15_fbc.safetensors"
+ICLIGHT_FC = "iclight_sd15_fc.safetensors"
+MOTION = "relvid_mm_sd15_fbc.pth"
+DONE_MARKER = ".complete-v1"
+STD = 0.02
+
+CLIP_L = {
+    "vocab_size": 49408,
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "max_position_embeddings": 77,
+    "hidden_act": "quick_gelu",
+    "projection_dim": 768,
+}
+SD_VAE = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "block_out_channels": (128, 256, 512, 512),
+    "sample_size": 512,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+}
+
+
+def _shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in module.state_dict().items()}
+
+
+def _unet_shapes(in_channels: int) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        return _shapes(RelightVidUNet.from_config({**FULL_FBC, "in_channels": in_channels}))
+
+
+def _clip_shapes() -> dict[str, tuple[int, ...]]:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.device("meta"):
+        return _shapes(CLIPTextModel(CLIPTextConfig(**CLIP_L)))
+
+
+def _vae_shapes() -> dict[str, tuple[int, ...]]:
+    from diffusers import AutoencoderKL
+
+    with torch.device("meta"):
+        return _shapes(AutoencoderKL(**SD_VAE))
+
+
+def _random(shapes: dict[str, tuple[int, ...]], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for key, shape in shapes.items():
+        if re.search(r"(norm\w*|ln_\w+|layer_norm\d*)\.weight$", key) and len(shape) == 1:
+            tensors[key] = torch.ones(shape, dtype=torch.float16)
+        elif key.endswith("position_ids"):
+            tensors[key] = torch.arange(shape[-1]).expand(shape).clone()
+        else:
+            tensors[key] = (torch.randn(shape, generator=generator) * STD).half()
+    return tensors
+
+
+def _split(shapes: dict[str, tuple[int, ...]], motion: bool) -> dict[str, tuple[int, ...]]:
+    return {k: s for k, s in shapes.items() if (".motion_modules." in k) == motion}
+
+
+def ensure_weights(cache: Path = CACHE) -> Path:
+    """Write the files once (a few minutes, ~4.6 GB); later calls return at once. Returns the models root."""
+    root = cache / "models"
+    if (cache / DONE_MARKER).is_file():
+        return root
+    (root / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (root / "relightvid").mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(0)
+    base_shapes = _unet_shapes(4)
+
+    checkpoint = to_ldm(_random(_split(base_shapes, False), generator), prefix="model.diffusion_model.")
+    checkpoint.update({"cond_stage_model.transformer." + k: v for k, v in _random(_clip_shapes(), generator).items()})
+    checkpoint.update({"first_stage_model." + k: v for k, v in _random(_vae_shapes(), generator).items()})
+    save_file(checkpoint, str(root / "checkpoints" / CHECKPOINT))
+    del checkpoint
+
+    offsets = _random(_split(_unet_shapes(12), False), generator)
+    save_file(offsets, str(root / "relightvid" / ICLIGHT))
+    fc = {"conv_in.weight": torch.zeros(320, 8, 3, 3, dtype=torch.float16), "conv_in.bias": offsets["conv_in.bias"]}
+    save_file(fc, str(root / "relightvid" / ICLIGHT_FC))
+    del offsets
+
+    motion = _random(_split(base_shapes, True), generator)
+    torch.save({"unet." + k: v for k, v in motion.items()}, root / "relightvid" / MOTION)
+    (cache / DONE_MARKER).write_text("ok\n")
+    return root
+
+
+if __name__ == "__main__":
+    print(ensure_weights())

@@ -1,0 +1,74 @@
+"""The loader nodes on tiny weight files through the stand-in folder_paths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _support.comfy_fakes import BASE_FILE, FC_FILE, ICLIGHT_FILE, MOTION_FILE
+
+from relightvid_core import TINY
+
+
+def test_unet_loader_lists_files_of_its_folders(pack):
+    inputs = pack.nodes["RelightVidUNetLoader"].INPUT_TYPES()["required"]
+    assert BASE_FILE in inputs["base_checkpoint"][0]
+    assert ICLIGHT_FILE in inputs["iclight_fbc"][0]
+    motion_choices = pack.nodes["RelightVidTemporalLoader"].INPUT_TYPES()["required"]["temporal_weights"][0]
+    assert MOTION_FILE in motion_choices
+
+
+def test_unet_loader_builds_spatial_weights_from_a_checkpoint_file(pack):
+    (spatial,) = pack.node("RelightVidUNetLoader").load(BASE_FILE, ICLIGHT_FILE, "auto")
+    assert spatial.dtype == torch.float32  # auto without ComfyUI = the CPU's choice
+    assert spatial.config["block_out_channels"] == TINY["block_out_channels"]
+    assert spatial.state_dict["conv_in.weight"].shape[1] == 12
+
+
+def test_unet_loader_reuses_a_connected_model_without_changing_it(pack, base_model):
+    before = {key: value.clone() for key, value in base_model.state_dict.items()}
+    loader = pack.node("RelightVidUNetLoader")
+    (from_model,) = loader.load("(connected MODEL)", ICLIGHT_FILE, "fp32", model=base_model)
+    (from_file,) = loader.load(BASE_FILE, ICLIGHT_FILE, "fp32")
+    for key, value in from_file.state_dict.items():
+        assert torch.equal(from_model.state_dict[key], value), key
+    assert all(torch.equal(base_model.state_dict[key], value) for key, value in before.items())
+
+
+def test_unet_loader_dtype_choice(pack):
+    (spatial,) = pack.node("RelightVidUNetLoader").load(BASE_FILE, ICLIGHT_FILE, "bf16")
+    assert spatial.dtype == torch.bfloat16 and spatial.state_dict["conv_in.weight"].dtype == torch.bfloat16
+
+
+def test_unet_loader_refuses_the_fc_file_in_one_sentence(pack):
+    with pytest.raises(pack.core.WeightFormatError, match="fc") as caught:
+        pack.node("RelightVidUNetLoader").load(BASE_FILE, FC_FILE, "fp32")
+    assert "\n" not in str(caught.value)
+
+
+def test_unet_loader_without_model_for_model_choice(pack):
+    with pytest.raises(pack.core.InputError, match="no MODEL is connected"):
+        pack.node("RelightVidUNetLoader").load("(connected MODEL)", ICLIGHT_FILE, "fp32")
+
+
+def test_unet_loader_missing_file_names_the_folder(pack):
+    loader_class = pack.nodes["RelightVidUNetLoader"]
+    message = loader_class.VALIDATE_INPUTS(BASE_FILE, "iclight_sd15_fbc.safetensors")
+    assert "models/relightvid" in message and "models/diffusion_models" in message
+    assert loader_class.VALIDATE_INPUTS("missing.safetensors", ICLIGHT_FILE).startswith("SD1.5 checkpoint")
+    assert loader_class.VALIDATE_INPUTS(BASE_FILE, ICLIGHT_FILE) is True
+    with pytest.raises(pack.core.MissingFileError, match="models/relightvid"):
+        pack.node("RelightVidUNetLoader").load(BASE_FILE, "iclight_sd15_fbc.safetensors", "fp32")
+
+
+def test_temporal_loader_builds_a_managed_model(pack, relightvid_model):
+    unet = relightvid_model.model.diffusion_model
+    assert isinstance(unet, pack.core.RelightVidUNet)
+    assert unet.max_frames == 32
+    assert relightvid_model.model.device == torch.device("cpu")
+    assert pack.nodes["RelightVidTemporalLoader"].VALIDATE_INPUTS("nope.pth").startswith("temporal weights")
+
+
+def test_temporal_loader_refuses_a_spatial_file_as_motion(pack):
+    (spatial,) = pack.node("RelightVidUNetLoader").load(BASE_FILE, ICLIGHT_FILE, "fp32")
+    with pytest.raises(pack.core.WeightFormatError):
+        pack.node("RelightVidTemporalLoader").load(spatial, ICLIGHT_FILE)

@@ -1,0 +1,77 @@
+"""Every node is registered the way ComfyUI expects and documents itself (STYLE.md, node layer)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+
+
+def _inputs(node_class) -> dict:
+    types = node_class.INPUT_TYPES()
+    return {**types.get("required", {}), **types.get("optional", {})}
+
+
+def test_registration_ids_classes_and_display_names(pack):
+    assert pack.nodes, "no nodes registered"
+    assert set(pack.nodes) == set(pack.module.NODE_DISPLAY_NAME_MAPPINGS)
+    for node_id, node_class in pack.nodes.items():
+        assert node_id.startswith("RelightVid") and node_class.__name__ == node_id
+
+
+@pytest.mark.parametrize("attribute", ["DESCRIPTION", "CATEGORY", "FUNCTION", "RETURN_TYPES", "OUTPUT_TOOLTIPS"])
+def test_registration_every_node_declares(pack, attribute):
+    for node_id, node_class in pack.nodes.items():
+        assert getattr(node_class, attribute, None), f"{node_id} lacks {attribute}"
+
+
+def test_registration_categories_and_tooltips(pack):
+    for node_id, node_class in pack.nodes.items():
+        assert node_class.CATEGORY.startswith("RelightVid/"), node_id
+        assert len(node_class.OUTPUT_TOOLTIPS) == len(node_class.RETURN_TYPES), node_id
+        assert len(node_class.RETURN_NAMES) == len(node_class.RETURN_TYPES), node_id
+        for name, (kind, options) in _inputs(node_class).items():
+            assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
+            if isinstance(kind, list):
+                assert options.get("default", kind[0] if kind else None) in kind or not kind, f"{node_id}.{name}"
+
+
+def test_registration_functions_take_every_input_explicitly(pack):
+    for node_id, node_class in pack.nodes.items():
+        parameters = inspect.signature(getattr(node_class, node_class.FUNCTION)).parameters
+        assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values()), f"{node_id} takes **kwargs"
+        types = node_class.INPUT_TYPES()
+        assert set(parameters) - {"self"} == set(_inputs(node_class)), node_id
+        for name in types.get("optional", {}):
+            assert parameters[name].default is None, f"optional {node_id}.{name} needs a default"
+
+
+def test_registration_validate_inputs_only_names_unranged_inputs(pack):
+    # ComfyUI skips its own min/max/combo checks for inputs VALIDATE_INPUTS names, so it must name only
+    # inputs whose checks it does itself.
+    for node_id, node_class in pack.nodes.items():
+        if hasattr(node_class, "VALIDATE_INPUTS"):
+            for name in inspect.signature(node_class.VALIDATE_INPUTS).parameters:
+                kind, options = _inputs(node_class)[name]
+                assert kind == "STRING" or isinstance(kind, list), f"{node_id}.{name}"
+
+
+def test_registration_model_folder_has_extensions(pack):
+    import folder_paths
+
+    paths, extensions = folder_paths.folder_names_and_paths["relightvid"]
+    assert paths[0].endswith("relightvid") and ".safetensors" in extensions and ".pth" in extensions
+
+
+def test_registration_extends_an_existing_folder_entry(pack):
+    import folder_paths
+
+    host = pack.module.nodes.host
+    folder_paths.folder_names_and_paths["relightvid"][0].insert(0, "/from/extra_model_paths")
+    try:
+        host.register_model_folder()
+        assert folder_paths.folder_names_and_paths["relightvid"][0][0] == "/from/extra_model_paths"
+    finally:
+        folder_paths.folder_names_and_paths["relightvid"][0].remove("/from/extra_model_paths")

@@ -1,0 +1,157 @@
+"""Static checks of the example workflows: node types, widget counts, links, and UI ↔ API agreement.
+
+Core node facts below were read off ComfyUI a125cd84's ``/object_info`` with frontend 1.27.10: the widgets
+each node saves in ``widgets_values`` (upload widgets add a value) and its output types.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+UI_FILES = sorted(WORKFLOWS.glob("*.json"))
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+UI_ONLY_WIDGETS = {"upload", "control_after_generate"}
+
+# class_type -> (widget names in widgets_values order, output types)
+CORE_NODES = {
+    "CheckpointLoaderSimple": (["ckpt_name"], ["MODEL", "CLIP", "VAE"]),
+    "CLIPTextEncode": (["text"], ["CONDITIONING"]),
+    "VAEDecode": ([], ["IMAGE"]),
+    "LoadVideo": (["file", "upload"], ["VIDEO"]),
+    "GetVideoComponents": ([], ["IMAGE", "AUDIO", "FLOAT"]),
+    "ImageToMask": (["channel"], ["MASK"]),
+    "LoadImage": (["image", "upload"], ["IMAGE", "MASK"]),
+    "CreateVideo": (["fps"], ["VIDEO"]),
+    "SaveVideo": (["filename_prefix", "format", "codec"], []),
+    "PreviewImage": ([], []),
+    "Note": (["text"], []),
+}
+CORE_SOCKETS = {  # class_type -> non-widget input sockets and their types
+    "CLIPTextEncode": {"clip": "CLIP"},
+    "VAEDecode": {"samples": "LATENT", "vae": "VAE"},
+    "GetVideoComponents": {"video": "VIDEO"},
+    "ImageToMask": {"image": "IMAGE"},
+    "CreateVideo": {"images": "IMAGE", "audio": "AUDIO"},
+    "SaveVideo": {"video": "VIDEO"},
+    "PreviewImage": {"images": "IMAGE"},
+}
+
+
+def _kind(spec) -> str:
+    kind = spec[0]
+    return "COMBO" if isinstance(kind, list) else kind
+
+
+def pack_widgets(node_class) -> list[str]:
+    """Widget names in the order the frontend saves them (a seed adds its control_after_generate value)."""
+    types = node_class.INPUT_TYPES()
+    names = []
+    for name, spec in {**types.get("required", {}), **types.get("optional", {})}.items():
+        if _kind(spec) in WIDGET_TYPES and not spec[1].get("forceInput"):
+            names.append(name)
+            if spec[1].get("control_after_generate"):
+                names.append("control_after_generate")
+    return names
+
+
+def node_facts(pack, class_type: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """(widgets, output types, socket input types) of a core or pack node."""
+    if class_type in pack.nodes:
+        node_class = pack.nodes[class_type]
+        types = node_class.INPUT_TYPES()
+        sockets = {name: _kind(spec) for name, spec in {**types["required"], **types.get("optional", {})}.items()}
+        return pack_widgets(node_class), list(node_class.RETURN_TYPES), sockets
+    widgets, outputs = CORE_NODES[class_type]
+    return widgets, outputs, {**{w: "WIDGET" for w in widgets}, **CORE_SOCKETS.get(class_type, {})}
+
+
+def ui_to_api(pack, ui: dict) -> dict:
+    """What the frontend's graphToPrompt gives for a UI graph without groups, reroutes or muted nodes."""
+    links = {link[0]: link for link in ui["links"]}
+    api = {}
+    for node in ui["nodes"]:
+        if node["type"] == "Note":
+            continue
+        widgets, _outputs, _sockets = node_facts(pack, node["type"])
+        values = dict(zip(widgets, node.get("widgets_values") or []))
+        inputs = {name: value for name, value in values.items() if name not in UI_ONLY_WIDGETS}
+        for entry in node["inputs"]:
+            if entry.get("link") is not None:
+                link = links[entry["link"]]
+                inputs[entry["name"]] = [str(link[1]), link[2]]
+        api[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return api
+
+
+def test_workflows_exist_with_api_twins():
+    assert len(UI_FILES) >= 5
+    for path in UI_FILES:
+        assert (WORKFLOWS / "api" / path.name).is_file(), f"{path.name} has no API twin"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_workflow_nodes_are_known_and_widgets_match(pack, path):
+    ui = json.loads(path.read_text())
+    assert ui["version"] == 0.4 and {"nodes", "links", "last_node_id", "last_link_id"} <= set(ui)
+    assert ui["last_node_id"] >= max(node["id"] for node in ui["nodes"])
+    assert ui["last_link_id"] >= max(link[0] for link in ui["links"])
+    assert any(node["type"] == "Note" for node in ui["nodes"]), "every workflow carries a Note"
+    for node in ui["nodes"]:
+        assert node["type"] in pack.nodes or node["type"] in CORE_NODES, f"unknown node type {node['type']}"
+        widgets, _outputs, _sockets = node_facts(pack, node["type"])
+        assert len(node.get("widgets_values") or []) == len(widgets), f"node {node['id']} {node['type']}"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_workflow_links_are_consistent(pack, path):
+    ui = json.loads(path.read_text())
+    nodes = {node["id"]: node for node in ui["nodes"]}
+    for link_id, source, slot, target, target_slot, kind in ui["links"]:
+        _widgets, outputs, _ = node_facts(pack, nodes[source]["type"])
+        assert outputs[slot] == kind, (
+            f"link {link_id}: {nodes[source]['type']} output {slot} is {outputs[slot]}, not {kind}"
+        )
+        assert link_id in nodes[source]["outputs"][slot]["links"]
+        entry = nodes[target]["inputs"][target_slot]
+        assert entry["link"] == link_id
+        _w, _o, sockets = node_facts(pack, nodes[target]["type"])
+        assert sockets[entry["name"]] in (kind, "WIDGET") or kind in ("INT", "FLOAT"), (
+            f"link {link_id} into {entry['name']}"
+        )
+    for node in ui["nodes"]:  # every required socket of ours is connected
+        if node["type"] in pack.nodes:
+            required = pack.nodes[node["type"]].INPUT_TYPES()["required"]
+            linked = {entry["name"] for entry in node["inputs"] if entry.get("link") is not None}
+            missing = [n for n, spec in required.items() if _kind(spec) not in WIDGET_TYPES and n not in linked]
+            assert not missing, f"node {node['id']} {node['type']} leaves {missing} unconnected"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_workflow_api_twin_matches_the_ui_graph(pack, path):
+    ui = json.loads(path.read_text())
+    api = json.loads((WORKFLOWS / "api" / path.name).read_text())
+    expected = {node_id: {"class_type": node["class_type"], "inputs": node["inputs"]} for node_id, node in api.items()}
+    assert ui_to_api(pack, ui) == expected
+
+
+@pytest.mark.parametrize("path", sorted((WORKFLOWS / "api").glob("*.json")), ids=lambda p: p.stem)
+def test_workflow_api_inputs_fit_the_nodes(pack, path):
+    api = json.loads(path.read_text())
+    assert any(node["class_type"] == "SaveVideo" for node in api.values()), "an output node is needed"
+    for node_id, node in api.items():
+        if node["class_type"] not in pack.nodes:
+            continue
+        types = pack.nodes[node["class_type"]].INPUT_TYPES()
+        specs = {**types["required"], **types.get("optional", {})}
+        assert set(types["required"]) <= set(node["inputs"]) <= set(specs), node_id
+        for name, value in node["inputs"].items():
+            choices = specs[name][0]
+            if isinstance(choices, list) and choices and not isinstance(value, list) and "file" not in name:
+                if name not in ("base_checkpoint", "iclight_fbc", "temporal_weights", "env_map"):
+                    assert value in choices, f"{node_id}.{name} = {value!r}"
+        if node["class_type"] == "RelightVidSampler":
+            assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(node["inputs"]["iie_factors"]) is True
