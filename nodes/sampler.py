@@ -200,8 +200,8 @@ class RelightVidSampler:
                     {
                         "default": "auto",
                         "tooltip": "auto: split the guidance branches over several U-Net calls when free memory is "
-                        "short; fast: all in one call; low: one branch per call and unload the model afterwards. "
-                        "Results are the same.",
+                        "short; fast: all in one call on a GPU (calls of 3 on the CPU, where that is faster); low: one "
+                        "branch per call and unload the model afterwards. Results are the same.",
                     },
                 ),
                 "guidance_rescale": (

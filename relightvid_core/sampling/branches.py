@@ -16,6 +16,10 @@ from torch import nn
 from ..errors import InputError, SamplingInterrupted
 from .checks import is_whole_number
 
+# On the CPU a batch beyond one guidance step's 3 items gains nothing and overflows the caches: measured
+# 8-9 % more time per item at 11 items than at 3 (bench/bench_sampler.py, small config, 1 and 2 threads).
+CPU_BATCH_ITEMS = 3
+
 BranchFn = Callable[[torch.Tensor, torch.Tensor, Sequence["Branch"]], list[torch.Tensor]]
 """``branch_fn(x, t, branches) -> eps per branch``: x (B, F, 4, h, w); each eps (B, F, 4, h, w) float32."""
 
@@ -49,8 +53,9 @@ class UNetBranches:
 
     Attributes:
         unet: a :class:`~relightvid_core.RelightVidUNet` (or a module with its ``forward`` signature).
-        max_batch: U-Net batch items (clips) per call. None: every branch of every clip in one call, the
-            fastest; smaller values split the batch over several calls for small GPUs (1: one clip per call).
+        max_batch: U-Net batch items (clips) per call; smaller values split the branches over several calls
+            for small GPUs (1: one clip per call). None chooses by device: everything in one call on an
+            accelerator, at most :data:`CPU_BATCH_ITEMS` per call on the CPU.
         should_interrupt: called before every U-Net call; returning True raises :class:`SamplingInterrupted`.
     """
 
@@ -60,7 +65,13 @@ class UNetBranches:
 
     def __post_init__(self) -> None:
         if self.max_batch is not None and not (is_whole_number(self.max_batch) and self.max_batch >= 1):
-            raise InputError(f"max_batch must be None (one call) or an integer >= 1; got {self.max_batch!r}.")
+            raise InputError(f"max_batch must be None (automatic) or an integer >= 1; got {self.max_batch!r}.")
+
+    def batch_size(self, items: int, device: torch.device) -> int:
+        """U-Net batch items per call for ``items`` branches on ``device``."""
+        if self.max_batch is not None:
+            return self.max_batch
+        return min(items, CPU_BATCH_ITEMS) if device.type == "cpu" else items
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, branches: Sequence[Branch]) -> list[torch.Tensor]:
         """Noise predictions of every branch for latents ``x`` (B, F, 4, h, w) at timestep ``t`` (0-d).
@@ -74,7 +85,7 @@ class UNetBranches:
         context = torch.cat([b.context for b in branches])
         has_hdr = branches[0].hdr is not None
         hdr = torch.cat([b.hdr for b in branches]) if has_hdr else None
-        size = self.max_batch or sample.shape[0]
+        size = self.batch_size(sample.shape[0], parameter.device)
         outputs = []
         for start in range(0, sample.shape[0], size):
             if self.should_interrupt is not None and self.should_interrupt():

@@ -104,8 +104,9 @@ def sample(
         callback: called with a :class:`StepInfo` after every step (progress and previews).
         should_interrupt: polled before every U-Net call; True raises :class:`SamplingInterrupted`.
         guidance_rescale: 0..1, rescale the guided ε toward the std of the unconditional branch (0: off).
-        max_batch: U-Net batch items per call; None runs all 3 (IIE: 1 + 2N) branches in one call, a smaller
-            number splits them over several calls (same result, less memory).
+        max_batch: U-Net batch items per call; a small number splits the 3 (IIE: 1 + 2N) branches over
+            several calls (same result, less memory). None: all in one call on a GPU, calls of at most 3 items
+            on the CPU, where larger batches are slower per item.
         hdr_tokens: (B, F, n, D) per-frame HDR tokens adding a 4th guidance branch; None: 3-way guidance.
         hdr_cfg: HDR guidance scale.
 

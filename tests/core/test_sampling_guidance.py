@@ -62,7 +62,7 @@ def test_iie_shares_unconditional_branch(unet):
     inputs = sampler_inputs()
     copies = _image_copies(3, inputs["img_cond"])
     with UNetSpy(unet) as spy:
-        sample(unet, **{**inputs, "img_cond": copies}, scheduler="ddim", steps=2)
+        sample(unet, **{**inputs, "img_cond": copies}, scheduler="ddim", steps=2, max_batch=64)
     assert spy.batch_sizes() == [1 + 2 * len(copies)] * 2  # not 3N
     images = spy.calls[0].sample[:, 4:].transpose(1, 2)  # (items, F, 8, h, w)
     assert torch.equal(images[0], torch.zeros_like(images[0]))
@@ -86,7 +86,7 @@ def test_hdr_adds_fourth_branch_with_zero_tokens_elsewhere(unet):
     inputs = sampler_inputs(frames=2)
     hdr = torch.randn(1, 2, HDR_TOKENS, CONTEXT_WIDTH, generator=torch.Generator().manual_seed(5))
     with UNetSpy(unet) as spy:
-        sample(unet, **inputs, scheduler="ddim", steps=1, hdr_tokens=hdr)
+        sample(unet, **inputs, scheduler="ddim", steps=1, hdr_tokens=hdr, max_batch=4)
     (call,) = spy.calls
     assert call.sample.shape[0] == 4
     assert torch.equal(call.hdr_tokens[:3], torch.zeros(3, 2, HDR_TOKENS, CONTEXT_WIDTH))
@@ -152,3 +152,13 @@ def test_iie_image_conditions_scale_foreground_pixels_only():
 def test_iie_image_conditions_reject_bad_factors(factors):
     with pytest.raises(InputError, match="factors"):
         iie_image_conditions(torch.rand(1, 8, 8, 3), None, factors, _fake_encode, torch.zeros(1, 4, 1, 1))
+
+
+def test_automatic_batching_caps_cpu_calls_at_one_guidance_step(unet):
+    inputs = sampler_inputs()
+    copies = _image_copies(3, inputs["img_cond"])
+    with UNetSpy(unet) as spy:
+        automatic = sample(unet, **{**inputs, "img_cond": copies}, scheduler="ddim", steps=1)
+    assert spy.batch_sizes() == [3, 3, 1]
+    one_call = sample(unet, **{**inputs, "img_cond": copies}, scheduler="ddim", steps=1, max_batch=64)
+    torch.testing.assert_close(automatic, one_call, atol=1e-5, rtol=1e-5)

@@ -64,7 +64,7 @@ def test_sampler_iie_encodes_each_brightness(pack, relightvid_model, graph, vae)
 def test_sampler_memory_modes_agree(pack, relightvid_model, graph):
     fast = _relight(pack, relightvid_model, graph, memory_mode="fast", iie_factors="0.75, 1.25")
     low = _relight(pack, relightvid_model, graph, memory_mode="low", iie_factors="0.75, 1.25")
-    torch.testing.assert_close(fast, low, atol=1e-4, rtol=0)
+    torch.testing.assert_close(fast, low, atol=5e-4, rtol=0)
 
 
 def test_sampler_windows_for_a_long_clip(pack, relightvid_model, vae, clip):
