@@ -109,7 +109,7 @@ def test_window_k_sees_frames_k(unet, closed_loop):
     inputs = {**sampler_inputs(frames=frames), "img_cond": frame_numbered(1, frames, 8, 8)}
     hdr = frame_numbered(1, frames, 2, CONTEXT_WIDTH)[..., 0]  # (1, F, n=2, D), value = frame
     with UNetSpy(unet) as spy:
-        sample(unet, **inputs, scheduler="ddim", steps=1, window=window, hdr_tokens=hdr)
+        sample(unet, **inputs, scheduler="ddim", steps=1, window=window, hdr_tokens=hdr, max_batch=4)
     expected = window_indices(frames, 4, 1, closed_loop)
     assert len(spy.calls) == len(expected)
     for call, indices in zip(spy.calls, expected):
