@@ -13,8 +13,6 @@ from relightvid_core.conditioning import ICLIGHT_GRAY, OFFICIAL_GRAY, composite_
 from relightvid_core.errors import InputError
 from relightvid_core.video_io import write_video
 
-ASSETS = Path(__file__).parents[2].parent / "shared" / "assets"
-
 
 def _frames(count=2, height=8, width=10, seed=0):
     generator = torch.Generator().manual_seed(seed)
@@ -125,10 +123,8 @@ def test_read_official_clip_refuses_an_unreadable_mask(tmp_path):
         read_official_clip(video, mask_dir)
 
 
-def test_official_assets_smoke():
-    video, mask_dir = ASSETS / "input" / "lion.mp4", ASSETS / "mask" / "lion"
-    if not (video.is_file() and mask_dir.is_dir()):
-        pytest.skip(f"sample clip not found at {video} / {mask_dir} (the shared/ folder beside the checkout)")
+def test_official_assets_smoke(assets_dir):
+    video, mask_dir = assets_dir / "input" / "lion.mp4", assets_dir / "mask" / "lion"
     clip = read_official_clip(video, mask_dir)
     assert clip.frames.shape == (16, 512, 512, 3) and clip.masks.shape == (16, 512, 512)
     out = composite_foreground(clip.frames, clip.masks)
