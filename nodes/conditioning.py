@@ -4,7 +4,6 @@ HDR map) and the text embeddings, each producing a payload of :mod:`.payloads` p
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import torch
@@ -28,6 +27,7 @@ from ..relightvid_core.conditioning import (
 )
 from ..relightvid_core.conditioning.geometry import LATENT_FACTOR, OFFICIAL_SIZE
 from ..relightvid_core.errors import InputError
+from ..relightvid_core.sampling.sample import match_token_counts
 from . import host
 from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, TEXT_TYPE, Background, Foreground, TextConditioning
 
@@ -531,14 +531,6 @@ def _first_embedding(conditioning, name: str) -> torch.Tensor:
     return embedding[:1].float().cpu()
 
 
-def _equal_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Repeat the shorter token sequence as ComfyUI does for long prompts (to the least common multiple)."""
-    if a.shape[1] == b.shape[1]:
-        return a, b
-    common = math.lcm(a.shape[1], b.shape[1])
-    return a.repeat(1, common // a.shape[1], 1), b.repeat(1, common // b.shape[1], 1)
-
-
 class RelightVidTextConditioning:
     DESCRIPTION = (
         'The prompt for the text guidance branch (upstream default: "change the background") and the uncond, '
@@ -582,5 +574,5 @@ class RelightVidTextConditioning:
             raise InputError(
                 f"positive ({cond.shape[2]}-d) and negative ({uncond.shape[2]}-d) come from different text encoders."
             )
-        cond, uncond = _equal_length(cond, uncond)
+        cond, uncond = match_token_counts(cond, uncond)
         return (TextConditioning(cond, uncond),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..relightvid_core.errors import InputError, WeightFormatError
+from ..relightvid_core.model_files import DTYPES
 from ..relightvid_core.models.configs import CONFIGS
 from ..relightvid_core.weights import build_unet, load_motion_weights, load_spatial_weights, open_source
 from ..relightvid_core.weights.detect import CONV_IN_KEYS, detect_format
@@ -16,7 +17,6 @@ FROM_MODEL = "(connected MODEL)"
 BASE_FOLDERS = ("checkpoints",)
 ICLIGHT_FOLDERS = (host.RELIGHTVID_FOLDER, "diffusion_models")
 MOTION_FOLDERS = (host.RELIGHTVID_FOLDER, host.ANIMATEDIFF_FOLDER)
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 DTYPE_CHOICES = ("auto", *DTYPES)
 
 

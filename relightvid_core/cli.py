@@ -57,7 +57,7 @@ OFFICIAL_MASK = "./assets/mask/woman"
 OFFICIAL_BG = "./assets/video_bg/universe1.mp4"
 OFFICIAL_OUTPUT = "output/woman_universe1.mp4"
 BACKGROUND_FITS = [p.value for p in SizePolicy if p is not SizePolicy.MULTIPLE_OF_64]
-DTYPE_NAMES = ("auto", "fp16", "bf16", "fp32")
+DTYPE_NAMES = ("auto", *DTYPES)
 # The demo's tiny networks run thousands of very small ops, which more threads barely speed up; on cores shared
 # with other work, OpenMP's spinning barriers made 2 threads about 5x slower than 1 (bench: 76 s against 14 s).
 DEMO_THREADS = 1
