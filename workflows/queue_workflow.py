@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         graph = json.loads(args.workflow.read_text())
         if "nodes" in graph and "links" in graph:
-            raise WorkflowError(f"{args.workflow} is a UI workflow; use its API twin (workflows/api/) or Export (API)")
+            raise WorkflowError(f"{args.workflow} is a UI workflow; use its API twin (example_workflows/api/) or Export (API)")
         jobs = _jobs(args, client)
     except (OSError, json.JSONDecodeError, WorkflowError) as error:
         print(f"error: {error}", file=sys.stderr)

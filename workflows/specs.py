@@ -1,7 +1,7 @@
 """The example workflows, written once as API graphs plus the layout and notes of their UI versions.
 
-``python workflows/specs.py`` rewrites ``workflows/api/*.json`` from the graphs below. The UI files
-(``workflows/*.json``) are made from the API files by ComfyUI's own frontend — loaded, laid out as
+``python workflows/specs.py`` rewrites ``example_workflows/api/*.json`` from the graphs below. The UI files
+(``example_workflows/*.json``) are made from the API files by ComfyUI's own frontend — loaded, laid out as
 ``LAYOUT`` says, given their Note, and saved with ``app.graph.serialize()`` — so they are exactly what
 the app saves: ``tests/integration/build_workflows.py`` does that against a running ComfyUI.
 """
@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-API_DIR = HERE / "api"
+# ComfyUI lists the *.json directly inside example_workflows/ as the pack's templates.
+UI_DIR = HERE.parent / "example_workflows"
+API_DIR = UI_DIR / "api"
 
 CHECKPOINT = "realisticVisionV51_v51VAE.safetensors"
 ICLIGHT = "iclight_sd15_fbc.safetensors"

@@ -1,4 +1,4 @@
-"""Regenerate the UI workflows (``workflows/*.json``) from their API twins with ComfyUI's own frontend.
+"""Regenerate the UI workflows (``example_workflows/*.json``) from their API twins with ComfyUI's own frontend.
 
     COMFYUI_PATH=... COMFYUI_PYTHON=... NODE_PATH=.../node_modules \\
         .venv/bin/python tests/integration/build_workflows.py [--url http://127.0.0.1:8188]
@@ -66,7 +66,7 @@ def build(url: str, workdir: Path) -> list[Path]:
     for result in run_frontend("build", {"url": url, "workflows": entries}, workdir):
         if result["errors"]:
             raise RuntimeError(f"{result['name']}: page errors while building: {result['errors']}")
-        path = specs.HERE / f"{result['name']}.json"
+        path = specs.UI_DIR / f"{result['name']}.json"
         # loadApiJson leaves the all-zero id; a saved workflow has its own, stable here across rebuilds.
         graph = {**result["graph"], "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"relightvid/workflows/{result['name']}"))}
         graph["extra"] = {**graph.get("extra", {}), "ds": INITIAL_VIEW}

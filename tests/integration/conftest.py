@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 import harness  # noqa: E402
 from weights import ensure_weights  # noqa: E402
 
-WORKFLOWS = HERE.parents[1] / "workflows"
+TOOLS = HERE.parents[1] / "workflows"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,7 +48,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def queue_tool():
     """workflows/queue_workflow.py, imported from its file (it is a script, not a package module)."""
-    spec = importlib.util.spec_from_file_location("relightvid_queue_workflow", WORKFLOWS / "queue_workflow.py")
+    spec = importlib.util.spec_from_file_location("relightvid_queue_workflow", TOOLS / "queue_workflow.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)

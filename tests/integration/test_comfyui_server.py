@@ -12,7 +12,7 @@ import pytest
 from harness import FRAMES, SIZE, EventStream, small_run_settings
 from weights import ICLIGHT_FC
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
 API_FILES = sorted((WORKFLOWS / "api").glob("*.json"))
 RUN_TIMEOUT = 900.0
 

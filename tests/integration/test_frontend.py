@@ -14,7 +14,7 @@ import pytest
 from harness import small_run_settings
 
 HERE = Path(__file__).resolve().parent
-WORKFLOWS = HERE.parents[1] / "workflows"
+WORKFLOWS = HERE.parents[1] / "example_workflows"
 UI_FILES = sorted(WORKFLOWS.glob("*.json"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("RELIGHTVID_SCREENSHOTS", "/tmp/relightvid-screens"))
