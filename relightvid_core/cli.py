@@ -19,9 +19,11 @@ import torch
 from tqdm import tqdm
 
 from .conditioning import PRESET_NAMES, LengthPolicy, SizePolicy
-from .contact_sheet import DEFAULT_SHEET_FRAMES
-from .demo import DEMO_FOLDER, DEMO_SEED, DEMO_STEPS, run_demo, write_tiny_models
-from .errors import RelightVidError
+from .conditioning.hdr import ANGLE_RANGE, EXPOSURE_RANGE
+from .conditioning.presets import LIGHT_DIRECTIONS, MAX_INTENSITY
+from .contact_sheet import DEFAULT_SHEET_FRAMES, MAX_SHEET_FRAMES
+from .demo import DEMO_FOLDER, DEMO_SEED, DEMO_SEED_MAX, DEMO_STEPS, run_demo, write_tiny_models
+from .errors import InputError, RelightVidError
 from .metrics import measure_files
 from .model_files import (
     DEFAULT_MODELS_DIR,
@@ -40,13 +42,20 @@ from .pipeline import (
     BackgroundFile,
     Components,
     EnvironmentMap,
+    IIE_FACTOR_RANGE,
+    MAX_FRAMES,
+    MAX_STEPS,
     LightingSource,
     LightPreset,
     SamplingSettings,
     VideoJob,
     run_video_job,
 )
-from .sampling import DEFAULT_IIE_FACTORS, FUSIONS, SCHEDULER_NAMES, ContextWindows, StepInfo
+from .sampling import DEFAULT_IIE_FACTORS, FUSIONS, MAX_WINDOW_FRAMES, SCHEDULER_NAMES, ContextWindows, StepInfo
+from .sampling.checks import GUIDANCE_RANGE
+from .values import SEED_MAX, Range, check_number, check_seed, check_whole
+from .video_io import VIDEO_FORMATS
+from .weights.detect import MOTION_VARIANT_FORMATS
 
 PROG = "relightvid"
 EXIT_USER_ERROR = 2  # argparse's status for bad arguments; used for every input the user can fix
@@ -67,12 +76,74 @@ UNTRAINED_NOTE = (
 )
 
 
-def _direction(text: str) -> str | float:
-    """A light preset name, or an angle in degrees."""
+MAX_SIZE = 8192  # pixels per side; far beyond what the networks were trained on
+# Libraries that log warnings or draw bars of their own while models load; quiet unless --verbose.
+LIBRARY_LOGGERS = ("diffusers", "transformers", "huggingface_hub", "httpx", "urllib3")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``prog: error: ...``), as the command's own errors are."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parsed(text: str, kind: type) -> int | float:
     try:
-        return float(text)
+        return kind(text)
     except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}"
+        ) from None
+
+
+def _checked(check: Callable[[], object]) -> None:
+    try:
+        check()
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in low..high (argparse names the option in its message)."""
+
+    def parse(text: str) -> int:
+        value = _parsed(text, int)
+        _checked(lambda: check_whole("the value", value, low, high))
+        return value
+
+    return parse
+
+
+def _number(allowed: Range | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number inside ``allowed``."""
+
+    def parse(text: str) -> float:
+        value = _parsed(text, float)
+        _checked(lambda: check_number("the value", value, allowed))
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    value = _parsed(text, int)
+    _checked(lambda: check_seed("the value", value))
+    return value
+
+
+def _direction(text: str) -> str | float:
+    """A light preset name, or a finite angle in degrees."""
+    if text in LIGHT_DIRECTIONS or text == "ambient":
         return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(PRESET_NAMES)} or an angle in degrees, got {text!r}"
+        ) from None
+    _checked(lambda: check_number("the angle", value))
+    return value
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +159,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="merged U-Net from `relightvid convert` (replaces the 3 U-Net files)",
     )
+    add(
+        "--motion-variant",
+        choices=list(MOTION_VARIANT_FORMATS),
+        help="how the temporal file's network normalises frames, for a file whose keys cannot tell "
+        "(no 'unet.' prefix, 32-frame position encoding, no mid-block module): relightvid (clip-wide "
+        "GroupNorm) or animatediff_v3 (per-frame GroupNorm)",
+    )
     add("--no-download", action="store_true", help="never download; fail, listing what is missing")
 
 
@@ -100,13 +178,17 @@ def _add_relight(commands: argparse._SubParsersAction) -> None:
     official = parser.add_argument_group("official inference.py flags")
     add = official.add_argument
     add("--input", type=Path, default=Path(OFFICIAL_INPUT), help="foreground video (default %(default)s)")
-    add("--mask", type=Path, default=Path(OFFICIAL_MASK), help="mask folder, 0000.png … (default %(default)s)")
+    add(
+        "--mask",
+        type=Path,
+        help=f"mask folder, 0000.png … (required; {OFFICIAL_MASK} only with the default --input)",
+    )
     add("--prompt", default=DEFAULT_PROMPT, help="text prompt (default %(default)r)")
     add(
         "--output_path",
         type=Path,
         default=Path(OFFICIAL_OUTPUT),
-        help="output mp4 in an existing folder (default %(default)s)",
+        help=f"output video, {'/'.join(VIDEO_FORMATS)}; missing folders are created (default %(default)s)",
     )
     lighting = official.add_mutually_exclusive_group()
     lighting.add_argument(
@@ -129,13 +211,20 @@ def _add_relight(commands: argparse._SubParsersAction) -> None:
         default=SizePolicy.CENTER_CROP.value,
         help="default %(default)s (official)",
     )
-    add("--width", type=int, help="output width, a multiple of 8 (default 512)")
-    add("--height", type=int, help="output height, a multiple of 8 (default 512)")
-    add("--frames", type=int, metavar="N", help="use at most the first N frames (default all)")
-    add("--window", type=int, default=16, metavar="N", help="context window length in frames (default %(default)s)")
+    size = _whole(8, MAX_SIZE)
+    add("--width", type=size, help="output width, a multiple of 8 (default 512)")
+    add("--height", type=size, help="output height, a multiple of 8 (default 512)")
+    add("--frames", type=_whole(1, MAX_FRAMES), metavar="N", help="use at most the first N frames (default all)")
+    add(
+        "--window",
+        type=_whole(1, MAX_WINDOW_FRAMES),
+        default=16,
+        metavar="N",
+        help="context window length in frames (default %(default)s)",
+    )
     add(
         "--overlap",
-        type=int,
+        type=_whole(0, MAX_WINDOW_FRAMES - 1),
         default=4,
         metavar="N",
         help="frames shared by neighbouring windows (default %(default)s)",
@@ -161,33 +250,55 @@ def _add_relight(commands: argparse._SubParsersAction) -> None:
     add = parser.add_argument_group("light preset (--light)").add_argument
     add(
         "--light-color",
-        type=float,
+        type=_number(Range(0.0, 1.0)),
         nargs=3,
         default=(1.0, 1.0, 1.0),
         metavar=("R", "G", "B"),
         help="0..1 each (default white)",
     )
-    add("--light-intensity", type=float, default=1.0, help="brightness multiplier (default %(default)s)")
-    add("--light-softness", type=float, default=1.0, help="gradient length in (0, 1] (default %(default)s)")
+    add(
+        "--light-intensity",
+        type=_number(Range(0.0, MAX_INTENSITY)),
+        default=1.0,
+        help="brightness multiplier (default %(default)s)",
+    )
+    add(
+        "--light-softness",
+        type=_number(Range(0.0, 1.0, open_low=True)),
+        default=1.0,
+        help="gradient length in (0, 1] (default %(default)s)",
+    )
     add("--light-end", type=_direction, metavar="PRESET", help="sweep the light to this direction over the clip")
 
     add = parser.add_argument_group("environment map (--hdr)").add_argument
-    add("--hdr-yaw", type=float, default=0.0, help="degrees, positive turns right (default %(default)s)")
-    add("--hdr-pitch", type=float, default=0.0, help="degrees, positive looks up (default %(default)s)")
-    add("--hdr-fov", type=float, default=60.0, help="horizontal field of view in degrees (default %(default)s)")
-    add("--hdr-yaw-speed", type=float, default=0.0, help="degrees of yaw added per frame (default %(default)s)")
-    add("--hdr-exposure", type=float, default=0.0, help="in stops (default %(default)s)")
+    angle = _number(ANGLE_RANGE)
+    add("--hdr-yaw", type=angle, default=0.0, help="degrees in -360..360, positive turns right (default %(default)s)")
+    add(
+        "--hdr-pitch",
+        type=_number(Range(-90.0, 90.0)),
+        default=0.0,
+        help="degrees in -90..90, positive looks up (default %(default)s)",
+    )
+    add(
+        "--hdr-fov",
+        type=_number(Range(0.0, 180.0, open_low=True, open_high=True)),
+        default=60.0,
+        help="horizontal field of view in degrees, in (0, 180) (default %(default)s)",
+    )
+    add("--hdr-yaw-speed", type=angle, default=0.0, help="degrees of yaw added per frame (default %(default)s)")
+    add("--hdr-exposure", type=_number(EXPOSURE_RANGE), default=0.0, help="in stops (default %(default)s)")
 
     add = parser.add_argument_group("sampling").add_argument
     add("--scheduler", choices=SCHEDULER_NAMES, default="ddpm", help="default %(default)s (official)")
-    add("--steps", type=int, default=20, help="denoising steps (default %(default)s)")
-    add("--text-scale", type=float, default=7.5, help="text guidance (default %(default)s)")
-    add("--image-scale", type=float, default=1.2, help="image guidance (default %(default)s)")
-    add("--seed", type=int, help="seed of the noise (default: a fresh one, printed)")
+    add("--steps", type=_whole(1, MAX_STEPS), default=20, help="denoising steps (default %(default)s)")
+    scale = _number(GUIDANCE_RANGE)
+    add("--text-scale", type=scale, default=7.5, help="text guidance, 0..100 (default %(default)s)")
+    add("--image-scale", type=scale, default=1.2, help="image guidance, 0..100 (default %(default)s)")
+    add("--seed", type=_seed, help=f"seed of the noise, 0..{SEED_MAX} (default: a fresh one, printed)")
     factors = " ".join(f"{k:g}" for k in DEFAULT_IIE_FACTORS)
     add(
         "--iie",
-        type=float,
+        type=_number(IIE_FACTOR_RANGE),
         nargs="*",
         metavar="K",
         help=f"IIE over these fg brightness factors; alone: {factors} (default off)",
@@ -199,12 +310,12 @@ def _add_relight(commands: argparse._SubParsersAction) -> None:
     add("--contact-sheet", type=Path, metavar="PNG", help="also write rows input | background | output")
     add(
         "--sheet-frames",
-        type=int,
+        type=_whole(1, MAX_SHEET_FRAMES),
         default=DEFAULT_SHEET_FRAMES,
         metavar="N",
         help="frames per row (default %(default)s)",
     )
-    add("--no-progress", action="store_true", help="no progress bar")
+    add("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=_run_relight)
 
 
@@ -221,11 +332,16 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=Path(DEMO_FOLDER),
         metavar="DIR",
-        help="folder, created if needed (default ./%(default)s)",
+        help="folder, created if needed; the demo's files in it are replaced (default ./%(default)s)",
     )
-    add("--seed", type=int, default=DEMO_SEED, help="seed of the networks and the noise (default %(default)s)")
-    add("--steps", type=int, default=DEMO_STEPS, help="DDPM steps (default %(default)s)")
-    add("--no-progress", action="store_true", help="no progress bar")
+    add(
+        "--seed",
+        type=_whole(0, DEMO_SEED_MAX),
+        default=DEMO_SEED,
+        help="seed of the networks and the noise (default %(default)s)",
+    )
+    add("--steps", type=_whole(1, MAX_STEPS), default=DEMO_STEPS, help="DDPM steps (default %(default)s)")
+    add("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=_run_demo)
 
 
@@ -266,7 +382,7 @@ def _add_convert(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="RelightVid: temporally consistent video relighting.")
+    parser = _Parser(prog=PROG, description="RelightVid: temporally consistent video relighting.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_relight(commands)
@@ -309,7 +425,7 @@ def _lighting(args: argparse.Namespace) -> LightingSource:
     return BackgroundFile(args.bg_cond, args.bg_length, args.bg_fit, args.bg_flip)
 
 
-def _components_loader(args: argparse.Namespace) -> Callable[[], Components]:
+def _components_loader(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> Callable[[], Components]:
     def load() -> Components:
         files = locate_model_files(
             args.models,
@@ -319,20 +435,33 @@ def _components_loader(args: argparse.Namespace) -> Callable[[], Components]:
             merged=args.merged,
             download=not args.no_download,
         )
-        device = pick_device(args.device)
-        dtype = pick_dtype(args.dtype, device)
         print(f"loading models ({_dtype_name(dtype)} on {device}):")
         for line in describe(files):
             print(f"  {line}")
-        return load_components(files, dtype=dtype, device=device)
+        return load_components(files, dtype=dtype, device=device, motion_variant=args.motion_variant)
 
     return load
 
 
+def _mask_folder(args: argparse.Namespace) -> Path:
+    """The mask folder: given, or the official one only for the official clip (never another clip's)."""
+    if args.mask is not None:
+        return args.mask
+    if args.input == Path(OFFICIAL_INPUT):
+        return Path(OFFICIAL_MASK)
+    raise InputError(
+        f"--mask is required with --input {args.input}: give the folder of its masks (0000.png, ...); "
+        f"the default {OFFICIAL_MASK} belongs to the official {OFFICIAL_INPUT}."
+    )
+
+
 def _run_relight(args: argparse.Namespace) -> None:
+    # The device is checked first: a machine without it fails at once, not after reading the clip.
+    device = pick_device(args.device)
+    dtype = pick_dtype(args.dtype, device)
     job = VideoJob(
         input=args.input,
-        mask=args.mask,
+        mask=_mask_folder(args),
         lighting=_lighting(args),
         output=args.output_path,
         contact_sheet=args.contact_sheet,
@@ -355,7 +484,7 @@ def _run_relight(args: argparse.Namespace) -> None:
     )
     bar = _StepBar(not args.no_progress)
     try:
-        result = run_video_job(job, settings, _components_loader(args), bar)
+        result = run_video_job(job, settings, _components_loader(args, device, dtype), bar, announce=print)
     finally:
         bar.close()
     print(
@@ -436,12 +565,30 @@ def _run_convert(args: argparse.Namespace) -> None:
         )
 
 
+def _quiet_libraries(verbose: bool, bars: bool) -> None:
+    """Only this command speaks: the libraries' own warnings show with --verbose, their bars without
+    --no-progress (this process is the command's own, so setting their global switches is ours to do)."""
+    import diffusers
+    import huggingface_hub
+    import transformers
+
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+    if bars:
+        huggingface_hub.utils.enable_progress_bars()
+    else:
+        huggingface_hub.utils.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
+        diffusers.utils.logging.disable_progress_bar()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, 2 for a user error, 130 when interrupted)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    _quiet_libraries(args.verbose, bars=not getattr(args, "no_progress", False))
     try:
         args.run(args)
     except RelightVidError as error:

@@ -19,6 +19,9 @@ import torch
 from .errors import InputError
 
 DEFAULT_SHEET_FRAMES = 4
+MAX_SHEET_FRAMES = 64
+# Suffixes OpenCV encodes in every build (the format follows the suffix).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 GAP = 2  # pixels between tiles
 GAP_VALUE = 0.1  # dark gray between tiles and behind labels
 LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -98,11 +101,14 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     The format follows the suffix (``.png`` recommended; anything OpenCV encodes).
 
     Raises:
-        InputError: the folder does not exist, or OpenCV cannot encode that suffix.
+        InputError: the folder does not exist, OpenCV cannot encode that suffix, or the image holds NaN or
+            infinite values.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"the folder of {path} does not exist; create it first.")
+    if not np.isfinite(np.asarray(image, np.float32)).all():
+        raise InputError(f"the image for {path} contains NaN or infinite values; nothing was written.")
     pixels = np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
     try:
         ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))

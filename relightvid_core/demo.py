@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -33,11 +35,14 @@ from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .conditioning import SizePolicy, TextEncoder
+from .errors import InputError
 from .model_files import ICLIGHT_NAME, MOTION_NAME, SD_FOLDER, ModelFiles
 from .models import TINY, RelightVidUNet
 from .models.random_init import randomize_weights
+from .outputs import check_folder_writable, make_folders, remove_folders, staging_name
 from .pipeline import BackgroundFile, Components, JobResult, SamplingSettings, VideoJob, run_video_job
 from .sampling import DEFAULT_IIE_FACTORS, ContextWindows, StepInfo
+from .values import SEED_MAX, check_seed
 from .video_io import write_mask_folder, write_video
 from .weights.convert import is_motion_key
 
@@ -78,6 +83,7 @@ TINY_TEXT_CONFIG = {
 }
 OFFSET_SCALE = 0.05  # tiny IC-Light offsets are small next to the base weights, like the real ones
 SEED_STRIDE = 1000  # separate seeds for the components built from one demo seed
+DEMO_SEED_MAX = SEED_MAX - 2 * SEED_STRIDE  # every derived seed must stay a 64-bit seed
 
 
 def tiny_vocabulary() -> dict[str, int]:
@@ -190,10 +196,36 @@ def run_demo(
     with overlap 4 (two windows over 24 frames), ``steps`` DDPM steps, writing ``relit.mp4`` and
     ``contact_sheet.png``.
 
+    Everything is made in a hidden folder beside ``folder`` and moved in only when complete, so a failed or
+    interrupted demo leaves nothing behind (and replaces none of an earlier demo's files); a ``folder`` that
+    did not exist is created then.
+
     The output is noise-like: the weights are random (module docstring).
+
+    Raises:
+        InputError: ``folder`` is a file or cannot be written, or a bad ``seed`` or ``steps``.
     """
     folder = Path(folder).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"the demo folder {folder} is a file; give a folder name (it is created if needed).")
+    check_folder_writable(folder, "demo folder")
+    check_seed("seed", seed)
+    settings = SamplingSettings(steps=steps, seed=seed, iie_factors=DEFAULT_IIE_FACTORS, window=DEMO_WINDOW)
+    created = make_folders(folder.parent)
+    staging = staging_name(folder)
+    try:
+        staging.mkdir()
+        result = _demo_in(staging, settings, callback)
+        created += _move_into(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        remove_folders(created)
+        raise
+    job = replace(result.job, output=folder / result.job.output.name, contact_sheet=folder / "contact_sheet.png")
+    return DemoResult(folder, folder / result.input.name, folder / result.mask.name, folder / result.background.name, job)
+
+
+def _demo_in(folder: Path, settings: SamplingSettings, callback: Callable[[StepInfo], None] | None) -> DemoResult:
     frames, masks = procedural_clip()
     input_path, mask_path, background_path = folder / "input.mp4", folder / "mask", folder / "background.mp4"
     write_video(input_path, frames, DEMO_FPS)
@@ -209,9 +241,23 @@ def run_demo(
         width=DEMO_SIZE,
         height=DEMO_SIZE,
     )
-    settings = SamplingSettings(steps=steps, seed=seed, iie_factors=DEFAULT_IIE_FACTORS, window=DEMO_WINDOW)
-    result = run_video_job(job, settings, lambda: tiny_components(seed), callback)
+    result = run_video_job(job, settings, lambda: tiny_components(settings.seed), callback)
     return DemoResult(folder, input_path, mask_path, background_path, result)
+
+
+def _move_into(staging: Path, folder: Path) -> list[Path]:
+    """Move the finished demo files into ``folder``: the whole staging folder when ``folder`` is new (returned
+    as created), else file by file, replacing an earlier demo's files of the same names."""
+    if not folder.exists():
+        os.replace(staging, folder)
+        return [folder]
+    for entry in staging.iterdir():
+        target = folder / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    staging.rmdir()
+    return []
 
 
 # --- tiny official-format files ---

@@ -13,9 +13,12 @@ class InputError(RelightVidError, ValueError):
     """A tensor, frame sequence, image or setting handed to the library cannot be used."""
 
 
-
 class MissingFileError(RelightVidError, FileNotFoundError):
     """A file or folder the user named does not exist."""
+
+
+class UnreadableFileError(RelightVidError, PermissionError):
+    """A file exists but cannot be read (permissions, or a special file standing where a file should be)."""
 
 
 class SamplingInterrupted(RelightVidError):

@@ -19,16 +19,24 @@ file comes from.
 from __future__ import annotations
 
 import logging
+import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
 from .conditioning import load_text_encoder
 from .errors import InputError, MissingFileError, WeightFormatError
+from .outputs import make_folders, remove_folders
 from .pipeline import Components
 from .weights import load_relightvid_unet, save_merged_unet
+from .weights.detect import WeightFormat, detect_format
+from .weights.files import open_source
+from .weights.load import METADATA_CONFIG
+from .weights.validate import require_format
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +50,8 @@ ICLIGHT_REPOS = ("lllyasviel/ic-light",)
 # The official README points to relightvid_models; its loader downloads from RelightVid.
 MOTION_REPOS = ("aleafy/relightvid_models", "aleafy/RelightVid")
 HUB_URL = "https://huggingface.co"
+HUB_PROBE_SECONDS = 5.0  # one quick connection attempt instead of the Hub client's retries (~30 s offline)
+HUB_CACHE = (".cache", "huggingface")  # the Hub client's locks and metadata inside a download folder
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,24 @@ def _file_need(path: Path, repos: tuple[str, ...]) -> tuple[Path, Needed]:
     return path.parent, Needed((path.name,), repos)
 
 
+def _check_hub_reachable() -> None:
+    """One short connection to the Hub's host, so being offline costs seconds, not the client's retries.
+
+    Raises:
+        _HubUnreachable: offline mode is on, or the host cannot be reached.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise _HubUnreachable("HF_HUB_OFFLINE is set")
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=HUB_PROBE_SECONDS).close()
+    except OSError as error:
+        raise _HubUnreachable(f"{endpoint.hostname}: {error}") from error
+
+
 def _download(folder: Path, need: Needed) -> bool:
     """Try each repository in turn; True once the file is in ``folder``, False if none has it.
 
@@ -131,17 +159,49 @@ def _download(folder: Path, need: Needed) -> bool:
 
 
 def _download_missing(missing: list[tuple[Path, Needed]]) -> list[tuple[Path, Needed]]:
-    """Download what can be downloaded; return what is still missing. Stops at the first sign of being offline,
-    so an unreachable Hub costs one connection timeout, not one per file."""
+    """Download what can be downloaded; return what is still missing. Checks once that the Hub can be
+    reached and stops at the first sign of being offline, so being offline costs seconds.
+
+    The Hub client's lock and metadata folder (``.cache/huggingface``) and the folders made for the files
+    are removed again when a file could not be downloaded (files downloaded whole are kept), and on
+    interruption."""
+    downloadable = [(folder, need) for folder, need in missing if need.repos]
+    if not downloadable:
+        return missing
+    try:
+        _check_hub_reachable()
+    except _HubUnreachable as error:
+        logger.info("the Hugging Face Hub cannot be reached (%s); not downloading", error)
+        return missing
     still_missing = []
-    for index, (folder, need) in enumerate(missing):
-        try:
-            if need.repos and _download(folder, need):
-                continue
-        except _HubUnreachable as error:
-            logger.info("the Hugging Face Hub cannot be reached (%s); not downloading", error)
-            return still_missing + missing[index:]
-        still_missing.append((folder, need))
+    created: list[Path] = []
+    # The cache folders (outermost first) that do not exist yet: the Hub client makes them, we remove them.
+    caches = {
+        folder: [path for path in (folder / HUB_CACHE[0], folder.joinpath(*HUB_CACHE)) if not path.exists()]
+        for folder, _ in downloadable
+    }
+    try:
+        for index, (folder, need) in enumerate(missing):
+            if need.repos:
+                created += make_folders(folder)
+            try:
+                if need.repos and _download(folder, need):
+                    continue
+            except _HubUnreachable as error:
+                logger.info("the Hugging Face Hub cannot be reached (%s); not downloading", error)
+                still_missing += missing[index:]
+                break
+            still_missing.append((folder, need))
+    except BaseException:
+        still_missing = missing
+        raise
+    finally:
+        if still_missing:
+            for fresh in caches.values():
+                if fresh:
+                    shutil.rmtree(fresh[-1], ignore_errors=True)
+                    remove_folders(fresh[:-1])
+            remove_folders(created)
     return still_missing
 
 
@@ -230,8 +290,12 @@ def pick_device(name: str = "auto") -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise InputError(f"device {name!r} is not a torch device name (cpu, cuda, cuda:1, mps, ...).") from error
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device {name!r} is not one this tool runs on; use auto, cpu, cuda, cuda:N or mps.")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {name!r} was asked for, but torch sees no CUDA GPU here; use --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"device {name!r} was asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here.")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise InputError(f"device {name!r} was asked for, but torch sees no Apple MPS device here; use --device cpu.")
     return device
@@ -255,37 +319,81 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
         raise InputError(f"dtype must be auto, {', '.join(DTYPES)}; got {name!r}.") from None
 
 
+VAE_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+
+
 def _load_vae(folder: Path, dtype: torch.dtype, device: torch.device | str) -> torch.nn.Module:
     from diffusers import AutoencoderKL
 
+    weights = next((folder / name for name in VAE_WEIGHTS if (folder / name).is_file()), None)
+    if weights is None:
+        raise MissingFileError(f"{folder} holds no {' or '.join(VAE_WEIGHTS)}; expected a diffusers VAE folder.")
+    # Opened once with our reader first: a damaged, unreadable or code-carrying file gets its own sentence.
+    open_source(weights).close()
     try:
-        vae = AutoencoderKL.from_pretrained(str(folder), local_files_only=True, torch_dtype=dtype)
-    except (OSError, ValueError) as error:
+        # low_cpu_mem_usage=False: the default asks for `accelerate` and prints a warning block without it.
+        vae = AutoencoderKL.from_pretrained(
+            str(folder), local_files_only=True, torch_dtype=dtype, low_cpu_mem_usage=False
+        )
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         raise WeightFormatError(f"{folder} is not a diffusers AutoencoderKL folder that loads ({error}).") from error
     return vae.to(device).eval().requires_grad_(False)
 
 
+def _check_merged(path: Path, config: dict[str, Any] | None) -> None:
+    """Refuse, naming what it is, a file given as the merged U-Net that is not one, or lacks its config."""
+    source = open_source(path)
+    try:
+        require_format(detect_format(source.shapes()), {WeightFormat.RELIGHTVID_MERGED}, source.name, "merged")
+        if config is None and METADATA_CONFIG not in source.metadata:
+            raise WeightFormatError(
+                f"{source.name} is a merged U-Net without the config `relightvid convert` stores in the file "
+                "(written by another tool?); merge it again with `relightvid convert` (from Python: pass config=)"
+            )
+    finally:
+        source.close()
+
+
 def load_unet(
-    files: ModelFiles, *, dtype: torch.dtype, device: torch.device | str, config: dict[str, Any] | None = None
+    files: ModelFiles,
+    *,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    config: dict[str, Any] | None = None,
+    motion_variant: str | None = None,
 ) -> torch.nn.Module:
     """The RelightVid U-Net from a merged file or from the three official files (``config``: their shape,
-    default ``FULL_FBC``; a merged file carries its own)."""
+    default ``FULL_FBC``; a merged file carries its own; ``motion_variant``: see
+    :func:`~relightvid_core.weights.load_motion_weights`)."""
     if files.merged is not None:
+        _check_merged(files.merged, config)
         return load_relightvid_unet(files.merged, dtype=dtype, device=device, config=config)
-    return load_relightvid_unet(files.sd, files.iclight, files.motion, dtype=dtype, device=device, config=config)
+    return load_relightvid_unet(
+        files.sd, files.iclight, files.motion, dtype=dtype, device=device, config=config, motion_variant=motion_variant
+    )
 
 
 def load_components(
-    files: ModelFiles, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+    files: ModelFiles,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    config: dict[str, Any] | None = None,
+    motion_variant: str | None = None,
 ) -> Components:
     """Open U-Net, VAE and text encoder for :func:`~relightvid_core.pipeline.relight_clip`.
+
+    ``config``: the U-Net shape of the three official files (default ``FULL_FBC``; ``TINY`` for the files
+    ``relightvid convert --tiny-demo`` writes); ``motion_variant``: ``relightvid`` or ``animatediff_v3`` for a
+    temporal file whose keys cannot tell (:func:`~relightvid_core.weights.load_motion_weights`).
 
     Raises:
         WeightFormatError: a file is of the wrong kind or damaged, or the text encoder's width does not
             match the U-Net's context width.
+        UnreadableFileError: a file cannot be read.
         MissingFileError: a file vanished since it was located.
     """
-    unet = load_unet(files, dtype=dtype, device=device)
+    unet = load_unet(files, dtype=dtype, device=device, config=config, motion_variant=motion_variant)
     vae = _load_vae(files.sd / "vae", dtype, device)
     text = load_text_encoder(files.sd, dtype=dtype, device=device)
     width, context = text.model.config.hidden_size, unet.config.cross_attention_dim

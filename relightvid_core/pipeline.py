@@ -38,10 +38,15 @@ from .conditioning import (
     plan_geometry,
     read_official_clip,
 )
-from .contact_sheet import DEFAULT_SHEET_FRAMES, contact_sheet, write_image
-from .errors import InputError
+from .conditioning.hdr import check_view
+from .conditioning.presets import check_light
+from .contact_sheet import DEFAULT_SHEET_FRAMES, IMAGE_SUFFIXES, MAX_SHEET_FRAMES, contact_sheet, write_image
+from .errors import InputError, RelightVidError
 from .models import RelightVidUNet
-from .sampling import ContextWindows, StepInfo, iie_image_conditions, sample
+from .outputs import check_destination, publish
+from .sampling import ContextWindows, StepInfo, iie_image_conditions, sample, window_indices
+from .sampling.checks import check_guidance
+from .sampling.schedulers import TRAIN_SCHEDULE, scheduler_spec
 from .vae import (
     DEFAULT_DECODE_CHUNK,
     DEFAULT_ENCODE_CHUNK,
@@ -50,15 +55,18 @@ from .vae import (
     decode_latents,
     encode_frames,
 )
-from .video_io import read_image, read_video, write_video
+from .values import Range, check_number, check_seed, check_whole
+from .video_io import VIDEO_FORMATS, read_image, read_video, write_video
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROMPT = "change the background"  # the official CLI default (UPSTREAM.md §c)
 OFFICIAL_FPS = 8.0  # the official writer's rate; used when a container does not state its own
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 SEED_BITS = 63  # torch.Generator.manual_seed takes any non-negative int64
 SHEET_LABELS = ("input", "background", "output")
+IIE_FACTOR_RANGE = Range(0.0, 4.0, open_low=True)  # foreground brightness factors; official 0.7..1.3
+MAX_FRAMES = 100_000
+MAX_STEPS = TRAIN_SCHEDULE["num_train_timesteps"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,9 @@ class LightPreset:
     softness: float = 1.0
     end_direction: str | float | None = None
 
+    def __post_init__(self) -> None:
+        check_light(self.direction, self.color, self.intensity, self.softness, self.end_direction)
+
     def render(self, count: int, height: int, width: int) -> torch.Tensor:
         return light_plate(
             self.direction,
@@ -158,6 +169,9 @@ class EnvironmentMap:
     fov: float = 60.0
     yaw_speed: float = 0.0
     exposure: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_view(self.yaw, self.pitch, self.fov, self.yaw_speed, self.exposure)
 
     def render(self, count: int, height: int, width: int) -> torch.Tensor:
         return env_map_plates(
@@ -270,6 +284,35 @@ class SamplingSettings:
     encode_chunk: int = DEFAULT_ENCODE_CHUNK
     decode_chunk: int = DEFAULT_DECODE_CHUNK
 
+    def __post_init__(self) -> None:
+        """Every setting is checked here, so a bad one fails before any model is loaded.
+
+        Raises:
+            InputError: naming the setting at fault.
+        """
+        if not isinstance(self.prompt, str):
+            raise InputError(f"prompt must be a string, got {type(self.prompt).__name__}.")
+        scheduler_spec(self.scheduler)
+        check_whole("steps", self.steps, 1, MAX_STEPS)
+        check_guidance(self.text_scale, self.image_scale, 0.0, 0.0)
+        if self.seed is not None:
+            check_seed("seed", self.seed)
+        if isinstance(self.iie_factors, str | bytes) or not len(self.iie_factors):
+            raise InputError(f"iie_factors must be a non-empty sequence of numbers, got {self.iie_factors!r}.")
+        for factor in self.iie_factors:
+            check_number("iie factor", factor, IIE_FACTOR_RANGE)
+        if not isinstance(self.window, ContextWindows):
+            raise InputError(f"window must be a ContextWindows, got {type(self.window).__name__}.")
+        check_whole("encode_chunk", self.encode_chunk, 1)
+        check_whole("decode_chunk", self.decode_chunk, 1)
+
+    def unet_evaluations(self, frames: int) -> int:
+        """U-Net batch items the sampling of ``frames`` frames takes: steps x windows x guidance branches
+        (the unconditional one, then image and image+text per IIE factor)."""
+        window = self.window
+        windows = len(window_indices(frames, window.length, window.overlap, window.closed_loop))
+        return self.steps * windows * (1 + 2 * len(self.iie_factors))
+
 
 @dataclass(frozen=True)
 class RelightResult:
@@ -337,6 +380,11 @@ def relight_clip(
         window=settings.window,
         callback=callback,
     )
+    if not torch.isfinite(latents).all():
+        raise RelightVidError(
+            "sampling produced NaN or infinite values (a numeric overflow, often fp16 on this device); "
+            "nothing was written; try --dtype fp32 (Python: dtype=torch.float32)."
+        )
     return RelightResult(decode_latents(vae, latents[0], settings.decode_chunk).cpu(), seed)
 
 
@@ -369,6 +417,19 @@ class VideoJob:
     height: int | None = None
     sheet_frames: int = DEFAULT_SHEET_FRAMES
 
+    def __post_init__(self) -> None:
+        if self.max_frames is not None:
+            check_whole("max_frames", self.max_frames, 1, MAX_FRAMES)
+        check_whole("sheet_frames", self.sheet_frames, 1, MAX_SHEET_FRAMES)
+
+    def check_outputs(self) -> None:
+        """Raise unless the video (and the contact sheet) can be written, before any work is done."""
+        check_destination(self.output, "output video", VIDEO_FORMATS)
+        if self.contact_sheet is not None:
+            check_destination(self.contact_sheet, "contact sheet", IMAGE_SUFFIXES)
+            if Path(self.contact_sheet).expanduser().resolve() == Path(self.output).expanduser().resolve():
+                raise InputError(f"the contact sheet and the output video are both {self.output}; give two names.")
+
 
 @dataclass(frozen=True)
 class JobResult:
@@ -384,13 +445,6 @@ class JobResult:
     seed: int
 
 
-def _check_destination(path: Path, what: str) -> None:
-    if not Path(path).parent.is_dir():
-        raise InputError(f"the folder of the {what} {path} does not exist; create it first.")
-    if Path(path).is_dir():
-        raise InputError(f"the {what} {path} is a folder; give a file name.")
-
-
 def _read_foreground(job: VideoJob) -> tuple[torch.Tensor, torch.Tensor | None, float]:
     if job.mask is None:
         frames, fps = read_video(job.input, job.max_frames)
@@ -404,41 +458,51 @@ def run_video_job(
     settings: SamplingSettings,
     components: ComponentsLike,
     callback: Callable[[StepInfo], None] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> JobResult:
     """Read, check, relight and write one clip.
 
-    Everything that can fail on the user's inputs (destination folders, the video, its masks, the lighting
-    source, sizes) is checked before ``components`` is called, so a bad input never waits for model loading.
-    Files are written atomically: a failure leaves no partial output behind.
+    Everything that can fail on the user's inputs (where the outputs go, the video, its masks, the lighting
+    source, sizes, settings) is checked before ``components`` is called, so a bad input never waits for
+    model loading. Missing output folders are created when the files are written. The video and the contact
+    sheet are written together at the end: a failure or an interruption leaves neither of them, no folder
+    created for them, and any file already at those paths unchanged.
 
     Args:
         job: the :class:`VideoJob`.
         settings: the :class:`SamplingSettings`.
         components: :class:`Components`, or a function returning them (called once, after the checks).
         callback: per sampling step (progress bars).
+        announce: receives one line saying how much work the clip takes (frames, U-Net evaluations), and one
+            before each long stage; None: silent.
 
     Returns:
         A :class:`JobResult`.
 
     Raises:
-        InputError: a missing or unreadable input, masks that do not match the video, a destination folder
-            that does not exist, or a setting out of range.
+        InputError: a missing or unreadable input, masks that do not match the video, an output that cannot
+            be written, or a setting out of range.
         MissingFileError, WeightFormatError: from ``components`` when it loads model files.
     """
-    _check_destination(job.output, "output video")
-    if job.contact_sheet is not None:
-        _check_destination(job.contact_sheet, "contact sheet")
+    say = announce or (lambda line: None)
+    job.check_outputs()
     frames, masks, fps = _read_foreground(job)
     clip = prepare_clip(frames, masks, job.lighting, job.size_policy, job.width, job.height)
     _check_latent_size(*clip.size)
     if fps <= 0:
         logger.warning("%s does not state its frame rate; writing at the official %g fps", job.input, OFFICIAL_FPS)
         fps = OFFICIAL_FPS
+    height, width = clip.size
+    count = clip.frames.shape[0]
+    say(
+        f"{count} frames at {width}x{height}: {settings.steps} steps, "
+        f"{settings.unet_evaluations(count)} U-Net evaluations in all"
+    )
     loaded = components() if callable(components) else components
     result = relight_clip(loaded, clip, settings, callback)
-    write_video(job.output, result.frames, fps)
+    writes = [(Path(job.output).expanduser(), lambda path: write_video(path, result.frames, fps))]
     if job.contact_sheet is not None:
         sheet = contact_sheet([clip.frames, clip.background, result.frames], job.sheet_frames, SHEET_LABELS)
-        write_image(job.contact_sheet, sheet)
-    height, width = clip.size
-    return JobResult(job.output, job.contact_sheet, result.frames.shape[0], height, width, fps, result.seed)
+        writes.append((Path(job.contact_sheet).expanduser(), lambda path: write_image(path, sheet)))
+    publish(writes)
+    return JobResult(job.output, job.contact_sheet, count, height, width, fps, result.seed)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .outputs import staging_name
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ MASK_NAME_PATTERN = re.compile(r"^(\d{4})\.png$")
 MASK_NAME_FORMAT = "{:04d}.png"
 # libx264 quality: 18 is visually lossless for most content and keeps files small.
 DEFAULT_CRF = 18
+# Containers the writer can put H.264 in, by suffix (the writer picks the format from the file name).
+VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # Fps given as a float is stored as a fraction; 1001 keeps NTSC rates such as 29.97 = 30000/1001 exact.
 FPS_DENOMINATOR_LIMIT = 1001
 
@@ -40,7 +43,10 @@ def _require_file(path: Path, what: str) -> None:
 def _decode_still(path: Path, flags: int) -> np.ndarray:
     """Decode an image file with OpenCV, reading bytes through numpy so non-ASCII paths work on Windows."""
     _require_file(path, "image")
-    data = np.fromfile(str(path), dtype=np.uint8)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise InputError(f"{path} cannot be read ({error.strerror or error}); check its permissions.") from error
     image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
         raise InputError(f"{path} is not an image OpenCV can read (expected PNG, JPEG, TIFF, WebP, ...).")
@@ -85,6 +91,8 @@ def read_mask(path: str | Path) -> torch.Tensor:
     """Read one grey-scale mask (255, or 65535 for 16-bit files, = foreground).
 
     Colour files are converted to grey as OpenCV's ``IMREAD_GRAYSCALE`` does (what the official code reads).
+    A file with an alpha channel that is not fully opaque is a cut-out: its alpha is the mask (its colour
+    channels often hold the subject's pixels, or nothing at all).
 
     Returns:
         (H, W) float32 in 0..1.
@@ -93,7 +101,12 @@ def read_mask(path: str | Path) -> torch.Tensor:
         InputError: the file is missing or is not an image.
     """
     path = Path(path)
-    image = _decode_still(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    image = _decode_still(path, cv2.IMREAD_UNCHANGED)
+    opaque = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    if image.ndim == 3 and image.shape[2] == 4 and image[..., 3].min() < opaque:
+        image = image[..., 3]
+    elif image.ndim == 3:
+        image = _decode_still(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     return torch.from_numpy(np.clip(_to_unit_range(image, path), 0.0, 1.0))
 
 
@@ -170,6 +183,8 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
                 frames.append(frame.to_ndarray(format="rgb24"))
                 if max_frames is not None and len(frames) >= max_frames:
                     break
+    except PermissionError as error:
+        raise InputError(f"video {path} cannot be read ({error.strerror or error}); check its permissions.") from error
     except av.FFmpegError as error:
         raise InputError(f"{path} is not a video FFmpeg can decode ({error}).") from error
     if not frames:
@@ -179,11 +194,17 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
 
 
 def _frames_to_uint8(frames: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(T, H, W, 3) 0..1 → uint8, rounded (the official writer truncates; rounding is the unbiased choice)."""
+    """(T, H, W, 3) 0..1 → uint8, rounded (the official writer truncates; rounding is the unbiased choice).
+
+    Raises:
+        InputError: NaN or infinite values (they would turn silently into black or white pixels).
+    """
     if isinstance(frames, torch.Tensor):
         array = frames.detach().to("cpu", torch.float32).numpy()
     else:
         array = np.asarray(frames, np.float32)
+    if not np.isfinite(array).all():
+        raise InputError("the frames to write contain NaN or infinite values; nothing was written.")
     return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -198,15 +219,15 @@ def _pad_to_even(frames: np.ndarray) -> np.ndarray:
 
 
 def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float, crf: int = DEFAULT_CRF) -> Path:
-    """Write frames as an H.264 (libx264, yuv420p) mp4, atomically.
+    """Write frames as H.264 (libx264, yuv420p) in an mp4 (or ``.m4v``/``.mov``/``.mkv``), atomically.
 
     The file is written under a temporary name in the destination folder and renamed when complete,
     so a failure never leaves a half-written file at ``path`` (an existing file there is replaced
     only on success). Odd sizes are padded by one repeated row/column, as yuv420p requires even sizes.
 
     Args:
-        path: the output file; its folder must exist.
-        frames: (T, H, W, 3) RGB in 0..1 (tensor or array); values are clamped and rounded to 8 bits.
+        path: the output file; its folder must exist; its suffix picks the container (:data:`VIDEO_FORMATS`).
+        frames: (T, H, W, 3) RGB in 0..1 (tensor or array), finite; values are clamped and rounded to 8 bits.
         fps: frames per second, > 0.
         crf: libx264 constant rate factor (0 lossless … 51 worst; default 18).
 
@@ -214,22 +235,26 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
         The path written.
 
     Raises:
-        InputError: no frames, a wrong layout, fps <= 0, or a missing destination folder.
+        InputError: no frames, a wrong layout, NaN or infinite values, fps <= 0, a suffix no container
+            matches, or a missing destination folder.
     """
     path = Path(path)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise InputError(f"frames must be (T, H, W, 3) RGB, got shape {tuple(frames.shape)}.")
     if frames.shape[0] == 0:
         raise InputError("frames must hold at least 1 frame to write a video, got 0.")
-    if not fps > 0:
-        raise InputError(f"fps must be > 0, got {fps}.")
+    if not fps > 0 or not np.isfinite(fps):
+        raise InputError(f"fps must be a finite number > 0, got {fps}.")
+    container_format = VIDEO_FORMATS.get(path.suffix.lower())
+    if container_format is None:
+        raise InputError(f"cannot write {path}: the video writer makes {', '.join(VIDEO_FORMATS)} files.")
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist.")
     pixels = _pad_to_even(_frames_to_uint8(frames))
     # A fresh hidden name beside the target (created by FFmpeg, so it gets the user's usual permissions).
-    temporary = str(path.parent / f".{path.stem}.{uuid.uuid4().hex}.partial.mp4")
+    temporary = str(staging_name(path))
     try:
-        with av.open(temporary, mode="w", format="mp4") as container:
+        with av.open(temporary, mode="w", format=container_format) as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(FPS_DENOMINATOR_LIMIT))
             stream.width, stream.height = pixels.shape[2], pixels.shape[1]
             stream.pix_fmt = "yuv420p"

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..values import EXPOSURE_STOPS, Range, check_number
 
 logger = logging.getLogger(__name__)
 
@@ -134,17 +135,34 @@ def tonemap(
         gamma: display gamma (default 2.2; 1.0 leaves values linear).
 
     Raises:
-        InputError: an unknown operator or gamma <= 0.
+        InputError: an unknown operator, gamma <= 0, or an exposure that is not finite in -30..30.
     """
     try:
         operator = ToneMap(operator)
     except ValueError as error:
         raise InputError(f"operator must be one of {', '.join(t.value for t in ToneMap)}, got {operator!r}.") from error
-    if gamma <= 0:
-        raise InputError(f"gamma must be > 0, got {gamma}.")
+    check_number("gamma", gamma, Range(0.0, open_low=True))
+    check_number("exposure", exposure, EXPOSURE_RANGE)
     scaled = radiance.float().clamp_min(0.0) * (2.0**exposure)
     mapped = scaled / (1.0 + scaled) if operator is ToneMap.REINHARD else scaled.clamp(0.0, 1.0)
     return mapped.pow(1.0 / gamma) if gamma != 1.0 else mapped
+
+
+ANGLE_RANGE = Range(-360.0, 360.0)
+EXPOSURE_RANGE = Range(-EXPOSURE_STOPS, EXPOSURE_STOPS)
+
+
+def check_view(yaw: float = 0.0, pitch: float = 0.0, fov: float = 60.0, yaw_speed: float = 0.0, exposure: float = 0.0) -> None:
+    """Check the camera and exposure settings of :func:`env_map_plates` without reading a map.
+
+    Raises:
+        InputError: naming the setting that is not a finite number in its range.
+    """
+    check_number("yaw", yaw, ANGLE_RANGE)
+    check_number("pitch", pitch, Range(-90.0, 90.0))
+    check_number("fov", fov, Range(0.0, 180.0, open_low=True, open_high=True))
+    check_number("yaw_speed", yaw_speed, ANGLE_RANGE)
+    check_number("exposure", exposure, EXPOSURE_RANGE)
 
 
 def _as_radiance(env: torch.Tensor | np.ndarray | str | Path) -> torch.Tensor:
@@ -253,10 +271,7 @@ def env_map_plates(
         InputError: a bad map, or an argument out of range.
     """
     _check_clip(frames, height, width)
-    if not 0.0 < fov < 180.0:
-        raise InputError(f"fov must be in (0, 180) degrees, got {fov}.")
-    if not -90.0 <= pitch <= 90.0:
-        raise InputError(f"pitch must be in -90..90 degrees, got {pitch}.")
+    check_view(yaw, pitch, fov, yaw_speed, tonemap_options.get("exposure", 0.0))
     radiance = _as_radiance(env)
     radiance = _shrink_for(radiance, math.ceil(width * 360.0 / fov))
     rays = torch.stack([camera_directions(height, width, yaw + k * yaw_speed, pitch, fov) for k in range(frames)])

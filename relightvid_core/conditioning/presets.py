@@ -16,6 +16,7 @@ import math
 import torch
 
 from ..errors import InputError
+from ..values import Range, check_number
 
 AMBIENT = "ambient"
 LIGHT_DIRECTIONS: dict[str, float] = {
@@ -29,6 +30,8 @@ LIGHT_DIRECTIONS: dict[str, float] = {
     "bottom_right": 315.0,
 }
 PRESET_NAMES = (*LIGHT_DIRECTIONS, AMBIENT)
+MAX_INTENSITY = 100.0  # far brighter than any plate can show: the result is clipped to 0..1 anyway
+SOFTNESS_RANGE = Range(0.0, 1.0, open_low=True)
 
 
 def _angle(direction: str | float, argument: str) -> float:
@@ -37,7 +40,7 @@ def _angle(direction: str | float, argument: str) -> float:
             names = ", ".join(PRESET_NAMES)
             raise InputError(f"{argument} must be one of {names} or an angle in degrees, got {direction!r}.")
         return LIGHT_DIRECTIONS[direction]
-    return float(direction)
+    return check_number(argument, direction)
 
 
 def sweep_angles(start: str | float, end: str | float | None, frames: int) -> list[float]:
@@ -67,6 +70,33 @@ def _gradient(angle: float, height: int, width: int, softness: float) -> torch.T
     reach = abs(dx) + abs(dy)  # the projection's maximum, at the lit corner; normalises diagonals to -1..1
     projection = (xs[None, :] * dx + ys[:, None] * dy) / reach
     return ((projection - (1.0 - 2.0 * softness)) / (2.0 * softness)).clamp(0.0, 1.0)
+
+
+def check_light(
+    direction: str | float,
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    intensity: float = 1.0,
+    softness: float = 1.0,
+    end_direction: str | float | None = None,
+) -> None:
+    """Check the settings of :func:`light_plate` (names, finite numbers, ranges) without rendering.
+
+    Raises:
+        InputError: naming the setting at fault.
+    """
+    if direction != AMBIENT:
+        _angle(direction, "direction")
+    if end_direction not in (None, AMBIENT):
+        _angle(end_direction, "end_direction")
+    check_number("softness", softness, SOFTNESS_RANGE)
+    check_number("intensity", intensity, Range(0.0, MAX_INTENSITY))
+    try:
+        if isinstance(color, str) or len(color) != 3:
+            raise InputError("not three values")
+        for value in color:
+            check_number("color", value, Range(0.0, 1.0))
+    except (InputError, TypeError):
+        raise InputError(f"color must be three RGB values in 0..1, got {color!r}.") from None
 
 
 def light_plate(
@@ -103,12 +133,7 @@ def light_plate(
         raise InputError(f"frames must be at least 1, got {frames}.")
     if height < 1 or width < 1:
         raise InputError(f"height and width must be positive, got {width}x{height}.")
-    if not 0.0 < softness <= 1.0:
-        raise InputError(f"softness must be in (0, 1], got {softness}.")
-    if intensity < 0:
-        raise InputError(f"intensity must be >= 0, got {intensity}.")
-    if len(color) != 3 or not all(0.0 <= c <= 1.0 for c in color):
-        raise InputError(f"color must be three RGB values in 0..1, got {color!r}.")
+    check_light(direction, color, intensity, softness, end_direction)
     tint = torch.tensor(color, dtype=torch.float32) * intensity
     if direction == AMBIENT or end_direction == AMBIENT:
         if end_direction not in (None, AMBIENT) or direction != AMBIENT:

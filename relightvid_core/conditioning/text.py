@@ -10,6 +10,7 @@ This is the command-line path; ComfyUI nodes receive CONDITIONING from the host'
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from diffusers.loaders.single_file_utils import LDM_CLIP_PREFIX_TO_REMOVE, convert_ldm_clip_checkpoint
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from ..errors import InputError, WeightFormatError
+from ..errors import InputError, MissingFileError, UnreadableFileError, WeightFormatError
 from ..weights.files import open_source
 from ..weights.validate import check_shapes
 
@@ -50,6 +51,7 @@ UNCOND_PROMPT = ""  # the official uncond (UPSTREAM.md §c)
 IGNORED_SUFFIXES = ("position_ids",)
 TEXT_MODEL_PREFIX = "text_model."
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
+TEXT_ENCODER_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_HELP = (
     "give tokenizer_dir: the tokenizer/ folder of a diffusers SD1.5 model "
     "(e.g. stable-diffusion-v1-5/stable-diffusion-v1-5 on Hugging Face) or ComfyUI's comfy/sd1_tokenizer folder, "
@@ -101,11 +103,37 @@ class TextEncoder:
         return self.encode(UNCOND_PROMPT)
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise WeightFormatError(f"{path} is not a text file; expected {what}") from None
+    except OSError as error:
+        raise UnreadableFileError(f"{path} cannot be read ({error.strerror or error}); check its permissions") from error
+
+
+def _read_json(path: Path, what: str) -> dict:
+    """A JSON object from ``path``, or one sentence saying why the file is not ``what``."""
+    try:
+        data = json.loads(_read_text(path, what))
+    except json.JSONDecodeError as error:
+        raise WeightFormatError(f"{path} is not valid JSON ({error}); expected {what}") from None
+    if not isinstance(data, dict):
+        raise WeightFormatError(f"{path} holds a JSON {type(data).__name__}, not an object; expected {what}")
+    return data
+
+
 def _load_tokenizer(folder: Path) -> CLIPTokenizer:
     missing = [name for name in TOKENIZER_FILES if not (folder / name).is_file()]
     if missing:
         raise InputError(f"tokenizer folder {folder} lacks {', '.join(missing)}; {TOKENIZER_HELP}.")
-    return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
+    # Read with our own checks first, so a damaged file gets a sentence instead of a tokenizer traceback.
+    _read_json(folder / "vocab.json", "the CLIP tokenizer's vocabulary (token -> id)")
+    _read_text(folder / "merges.txt", "the CLIP tokenizer's BPE merges (text)")
+    try:
+        return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
+        raise WeightFormatError(f"tokenizer folder {folder} does not load as a CLIP tokenizer ({error})") from error
 
 
 def _with_prefix(key: str, prefix: str) -> str:
@@ -129,9 +157,13 @@ def _model_from_state_dict(
     state_dict: Mapping[str, torch.Tensor], config: Mapping, source_name: str
 ) -> CLIPTextModel:
     """CLIPTextModel from CLIP weights keyed ``text_model.*`` (or without that level), validated before loading."""
+    try:
+        text_config = CLIPTextConfig.from_dict(dict(config))
+    except (TypeError, ValueError, KeyError) as error:
+        raise WeightFormatError(f"the config of {source_name} is not a CLIP text model config ({error})") from error
     # Build on the meta device: a random initialisation of 123 M parameters would be thrown away.
     with torch.device("meta"):
-        model = CLIPTextModel(CLIPTextConfig(**config))
+        model = CLIPTextModel(text_config)
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     prefix = TEXT_MODEL_PREFIX if any(key.startswith(TEXT_MODEL_PREFIX) for key in expected) else ""
     weights = {
@@ -142,6 +174,21 @@ def _model_from_state_dict(
     model.load_state_dict(weights, strict=True, assign=True)
     _rebuild_meta_buffers(model)
     return model
+
+
+def _model_from_folder(folder: Path) -> CLIPTextModel:
+    """CLIPTextModel from a transformers folder (``config.json`` + ``model.safetensors``/``pytorch_model.bin``),
+    read through this package's own weight reader (no download, no progress bar, one sentence per damage)."""
+    config = _read_json(folder / "config.json", "the text encoder's config (JSON)")
+    weights = next((folder / name for name in TEXT_ENCODER_WEIGHTS if (folder / name).is_file()), None)
+    if weights is None:
+        raise MissingFileError(f"{folder} holds no {' or '.join(TEXT_ENCODER_WEIGHTS)}; expected a text_encoder folder.")
+    source = open_source(weights)
+    try:
+        state_dict = {key: source.read(key) for key in source.shapes()}
+    finally:
+        source.close()
+    return _model_from_state_dict(state_dict, config, f"{folder.name}/{source.name}")
 
 
 def _text_weights_from_checkpoint(checkpoint: str | Path | Mapping[str, torch.Tensor]) -> tuple[dict, str]:
@@ -202,7 +249,7 @@ def load_text_encoder(
         folder = model_dir / "text_encoder" if (model_dir / "text_encoder").is_dir() else model_dir
         if not (folder / "config.json").is_file():
             raise InputError(f"{model_dir} has no text_encoder/config.json; expected a diffusers SD1.5 folder.")
-        model = CLIPTextModel.from_pretrained(str(folder), local_files_only=True, torch_dtype=dtype)
+        model = _model_from_folder(folder)
     else:
         weights, name = _text_weights_from_checkpoint(path_or_dir)
         model = _model_from_state_dict(weights, dict(config or CLIP_L_TEXT_CONFIG), name)

@@ -89,7 +89,10 @@ class MotionVariant:
 RELIGHTVID = MotionVariant("relightvid", mid_block=False, position_encoding_length=32, inflated_groupnorm=False)
 ANIMATEDIFF_V1 = MotionVariant("animatediff_v1", mid_block=False, position_encoding_length=24, inflated_groupnorm=False)
 ANIMATEDIFF_V2 = MotionVariant("animatediff_v2", mid_block=True, position_encoding_length=32, inflated_groupnorm=True)
-MOTION_VARIANTS = {variant.name: variant for variant in (RELIGHTVID, ANIMATEDIFF_V1, ANIMATEDIFF_V2)}
+ANIMATEDIFF_V3 = MotionVariant("animatediff_v3", mid_block=False, position_encoding_length=32, inflated_groupnorm=True)
+MOTION_VARIANTS = {
+    variant.name: variant for variant in (RELIGHTVID, ANIMATEDIFF_V1, ANIMATEDIFF_V2, ANIMATEDIFF_V3)
+}
 
 
 def config_for_variant(config: dict[str, Any], variant: MotionVariant) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..values import GUIDANCE_MAX, Range, check_number
 
 if TYPE_CHECKING:
     from .context import ContextWindows
@@ -91,3 +92,18 @@ def check_sampler_inputs(
             f"latents has {frames} frames, more than the {max_frames} the motion modules take at once; "
             "pass window=ContextWindows(...) to sample it in context windows."
         )
+
+
+GUIDANCE_RANGE = Range(0.0, GUIDANCE_MAX)
+
+
+def check_guidance(text_cfg: float, img_cfg: float, hdr_cfg: float, guidance_rescale: float) -> None:
+    """Guidance scales must be finite in 0..100 and the rescale amount in 0..1: beyond that the guided
+    prediction overflows and the video comes out black.
+
+    Raises:
+        InputError: naming the argument (``text_cfg``, ``img_cfg``, ``hdr_cfg`` or ``guidance_rescale``).
+    """
+    for name, value in (("text_cfg", text_cfg), ("img_cfg", img_cfg), ("hdr_cfg", hdr_cfg)):
+        check_number(name, value, GUIDANCE_RANGE)
+    check_number("guidance_rescale", guidance_rescale, Range(0.0, 1.0))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .branches import UNetBranches
-from .checks import check_sampler_inputs
+from .checks import check_guidance, check_sampler_inputs
 from .context import MAX_WINDOW_FRAMES, ContextWindows
 from .guidance import Conditions, Guidance, ModelFn
 from .schedulers import build_scheduler, noise_levels, predict_x0, scheduler_spec
@@ -114,13 +114,14 @@ def sample(
         (B, F, 4, h, w) final latents, with ``latents``' device and dtype.
 
     Raises:
-        InputError: mismatched frames, sizes or batch, 0 frames, NaN/inf in an input, an unknown scheduler,
-            bad steps, or a window the motion modules cannot take; the message names the argument.
+        InputError: mismatched frames, sizes or batch, 0 frames, NaN/inf in an input, guidance scales that
+            are not finite in 0..100, an unknown scheduler, bad steps, or a window the motion modules cannot take; the message names the argument.
         SamplingInterrupted: ``should_interrupt`` returned True.
     """
     images = (img_cond,) if isinstance(img_cond, torch.Tensor) else tuple(img_cond)
     max_frames = min(MAX_WINDOW_FRAMES, unet.max_frames)
     check_sampler_inputs(unet, latents, images, text_cond, text_uncond, hdr_tokens, window, max_frames)
+    check_guidance(text_cfg, img_cfg, hdr_cfg, guidance_rescale)
     spec = scheduler_spec(scheduler)
     parameter = next(unet.parameters())
     device, dtype = parameter.device, parameter.dtype

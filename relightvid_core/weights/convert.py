@@ -14,7 +14,7 @@ import torch
 from diffusers.loaders.single_file_utils import LDM_UNET_KEY, convert_ldm_unet_checkpoint
 
 from ..errors import WeightFormatError
-from ..models.configs import ANIMATEDIFF_V1, ANIMATEDIFF_V2, RELIGHTVID, MotionVariant
+from ..models.configs import ANIMATEDIFF_V1, ANIMATEDIFF_V2, ANIMATEDIFF_V3, RELIGHTVID, MotionVariant
 from ..models.motion import sinusoidal_position_table
 from .detect import MOTION_MARKER, Detection, Shapes, WeightFormat, detect_format
 from .validate import require_format
@@ -32,6 +32,7 @@ MOTION_FORMATS = {
     WeightFormat.RELIGHTVID_SPACE_UNET: RELIGHTVID,
     WeightFormat.ANIMATEDIFF_V1: ANIMATEDIFF_V1,
     WeightFormat.ANIMATEDIFF_V2: ANIMATEDIFF_V2,
+    WeightFormat.ANIMATEDIFF_V3: ANIMATEDIFF_V3,
 }
 
 

@@ -3,13 +3,22 @@
 Each format a user may bring is one :class:`WeightFormat`; :func:`detect_format` maps a key→shape table
 to a :class:`Detection` (format, container prefix, naming). Formats we refuse (IC-Light fc, SDXL, SD2,
 diffusers MotionAdapter) are detected too, so the error can say what the file is.
+
+Temporal files are told apart by content: a mid-block module means AnimateDiff v2; a 24-frame position
+encoding, AnimateDiff v1; keys under ``unet.`` (the attribute RelightVid's training module saved them
+under), RelightVid. A file with none of these marks — no prefix, a 32-frame encoding, no mid-block
+module — is laid out exactly like both RelightVid's file re-saved without its prefix and AnimateDiff v3's
+``v3_sd15_mm``, whose networks normalise frames differently; it is reported as ambiguous and
+:func:`resolve_motion_variant` settles it from the user's explicit choice.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from ..errors import InputError
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -22,6 +31,7 @@ CONV_IN_KEYS = {"diffusers": "conv_in.weight", "ldm": "input_blocks.0.0.weight"}
 SD2_CONTEXT_DIM = 1024
 SDXL_CONTEXT_DIMS = (1280, 2048)
 SDXL_MARKERS = ("label_emb.0.0.weight", "add_embedding.linear_1.weight", "conditioner.embedders.")
+RELIGHTVID_PREFIX = "unet."  # the official relvid_mm file's keys sit under its training module's `unet`
 SD15_LATENT_CHANNELS = 4
 FC_CHANNELS = 8  # IC-Light fc: noisy | foreground
 FBC_CHANNELS = 12  # IC-Light fbc: noisy | foreground | background
@@ -35,7 +45,12 @@ class WeightFormat(enum.Enum):
     RELIGHTVID_MOTION = "RelightVid temporal weights (relvid_mm_sd15_fbc)"
     RELIGHTVID_SPACE_UNET = "the RelightVid HF Space U-Net (relvid_mm_sd15_fbc_unet)"
     ANIMATEDIFF_V1 = "AnimateDiff v1 motion modules (position encoding 24)"
-    ANIMATEDIFF_V2 = "AnimateDiff v2/v3 motion modules (with a mid-block module)"
+    ANIMATEDIFF_V2 = "AnimateDiff v2 motion modules (with a mid-block module)"
+    ANIMATEDIFF_V3 = "AnimateDiff v3 motion modules (v3_sd15_mm, per-frame GroupNorm)"
+    AMBIGUOUS_MOTION = (
+        "temporal weights without the 'unet.' prefix, with a 32-frame position encoding and no mid-block "
+        "module, which RelightVid's relvid_mm_sd15_fbc (re-saved) and AnimateDiff v3's v3_sd15_mm both are"
+    )
     RELIGHTVID_MERGED = "a merged RelightVid U-Net"
     ICLIGHT_FC = "the IC-Light fc model (foreground-only, 8-channel)"
     SDXL = "an SDXL model"
@@ -90,7 +105,25 @@ def _classify_motion(prefix: str, body: Shapes) -> Detection:
         return Detection(WeightFormat.ANIMATEDIFF_V2, prefix, position_encoding_length=length)
     if length is not None and length < 32:
         return Detection(WeightFormat.ANIMATEDIFF_V1, prefix, position_encoding_length=length)
-    return Detection(WeightFormat.RELIGHTVID_MOTION, prefix, position_encoding_length=length)
+    if prefix == RELIGHTVID_PREFIX:
+        return Detection(WeightFormat.RELIGHTVID_MOTION, prefix, position_encoding_length=length)
+    return Detection(WeightFormat.AMBIGUOUS_MOTION, prefix, position_encoding_length=length)
+
+
+def resolve_motion_variant(detection: Detection, variant: str | None) -> Detection:
+    """Settle an ambiguous temporal file with the user's choice (a key of :data:`MOTION_VARIANT_FORMATS`).
+
+    A file whose content already tells its variant keeps it; a choice is only needed, and only used, for
+    :attr:`WeightFormat.AMBIGUOUS_MOTION`.
+
+    Raises:
+        InputError: ``variant`` is not one of :data:`MOTION_VARIANT_FORMATS`.
+    """
+    if variant is not None and variant not in MOTION_VARIANT_FORMATS:
+        raise InputError(f"motion variant must be one of {', '.join(MOTION_VARIANT_FORMATS)}, got {variant!r}.")
+    if detection.format is not WeightFormat.AMBIGUOUS_MOTION or variant is None:
+        return detection
+    return replace(detection, format=MOTION_VARIANT_FORMATS[variant])
 
 
 def detect_format(shapes: Shapes) -> Detection:
@@ -129,3 +162,10 @@ def detect_format(shapes: Shapes) -> Detection:
         FBC_CHANNELS: WeightFormat.ICLIGHT_FBC,
     }
     return Detection(by_channels.get(in_channels, WeightFormat.UNKNOWN), prefix, naming)
+
+
+# The choices that settle an ambiguous temporal file (``--motion-variant`` on the command line).
+MOTION_VARIANT_FORMATS = {
+    "relightvid": WeightFormat.RELIGHTVID_MOTION,
+    "animatediff_v3": WeightFormat.ANIMATEDIFF_V3,
+}

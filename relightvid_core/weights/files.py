@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from ..errors import MissingFileError, WeightFormatError
+from ..errors import MissingFileError, UnreadableFileError, WeightFormatError
 
 SAFETENSORS_SUFFIXES = {".safetensors", ".sft"}
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}
@@ -31,6 +31,7 @@ DIFFUSERS_UNET_FILES = (
 )
 # Training checkpoints wrap the weights in a dict.
 CONTAINER_KEYS = ("state_dict", "module")
+ZIP_MAGIC = b"PK\x03\x04"  # PyTorch's pickles since 1.6 are zip archives
 
 
 class TensorSource(abc.ABC):
@@ -83,6 +84,11 @@ class SafetensorsSource(TensorSource):
         self._path = path
         self._handle = None
         self._bytes_since_open = 0
+        if _head(path, len(ZIP_MAGIC)) == ZIP_MAGIC:
+            raise WeightFormatError(
+                f"{path} is a PyTorch checkpoint (a zip archive), not a safetensors file as its name says; "
+                "rename it to .pth"
+            )
         try:
             with safe_open(str(path), framework="pt") as handle:
                 self._shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
@@ -143,14 +149,26 @@ def _resolve_diffusers_folder(folder: Path) -> Path:
     )
 
 
+def _head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a file.
+
+    Raises:
+        UnreadableFileError: the file cannot be opened or read (permissions, a folder or a device).
+    """
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError as error:
+        raise UnreadableFileError(f"{path} cannot be read ({error.strerror or error}); check its permissions") from error
+
+
 def _is_safetensors(path: Path) -> bool:
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         return True
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return False
     # Unknown suffix: safetensors starts with an 8-byte header length followed by a JSON object.
-    with path.open("rb") as handle:
-        head = handle.read(9)
+    head = _head(path, 9)
     return len(head) == 9 and head[8:9] == b"{"
 
 
@@ -159,6 +177,7 @@ def open_source(weights: str | Path | Mapping[str, torch.Tensor] | TensorSource)
 
     Raises:
         MissingFileError: the path does not exist.
+        UnreadableFileError: the file cannot be read.
         WeightFormatError: the file is damaged, not a weight file, or a pickle carrying code.
     """
     if isinstance(weights, TensorSource):
@@ -170,6 +189,9 @@ def open_source(weights: str | Path | Mapping[str, torch.Tensor] | TensorSource)
         raise MissingFileError(f"weight file {path} does not exist")
     if path.is_dir():
         path = _resolve_diffusers_folder(path)
+    if not path.is_file():
+        raise UnreadableFileError(f"{path} is not a regular file (a device or a pipe?); give a weight file")
+    _head(path, 1)
     if _is_safetensors(path):
         return SafetensorsSource(path)
     return InMemorySource(_read_pickle(path), name=path.name)

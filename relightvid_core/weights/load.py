@@ -30,10 +30,10 @@ from .convert import (
     is_motion_key,
     motion_key_map,
     motion_tensor,
-    motion_variant,
+    motion_variant as variant_of_detection,
     spatial_key_map,
 )
-from .detect import WeightFormat, detect_format
+from .detect import WeightFormat, detect_format, resolve_motion_variant
 from .files import TensorSource, open_source
 from .validate import check_shapes, require_format
 
@@ -91,8 +91,12 @@ def load_motion_weights(
     dtype: torch.dtype = torch.float16,
     device: torch.device | str = "cpu",
     config: dict[str, Any] | None = None,
+    motion_variant: str | None = None,
 ) -> MotionWeights:
-    """Read temporal weights: relvid_mm_sd15_fbc (.pth/.safetensors), the Space's full U-Net, AnimateDiff v1/v2.
+    """Read temporal weights: relvid_mm_sd15_fbc (.pth/.safetensors), the Space's full U-Net, AnimateDiff v1/v2/v3.
+
+    ``motion_variant`` (``relightvid`` or ``animatediff_v3``) settles a file whose keys cannot tell the two
+    apart (:func:`~relightvid_core.weights.detect.resolve_motion_variant`); other files ignore it.
 
     Raises:
         WeightFormatError: the file is not a motion-module file for an SD1.5 U-Net.
@@ -100,8 +104,9 @@ def load_motion_weights(
     source = open_source(motion)
     try:
         shapes = source.shapes()
-        detection = require_format(detect_format(shapes), set(MOTION_FORMATS), source.name, "motion")
-        variant = motion_variant(detection)
+        detection = resolve_motion_variant(detect_format(shapes), motion_variant)
+        detection = require_format(detection, set(MOTION_FORMATS), source.name, "motion")
+        variant = variant_of_detection(detection)
         expected = expected_shapes(config_for_variant(config or FULL_FBC, variant))
         key_map = motion_key_map(detection, list(shapes))
         check_shapes({key: shapes[name] for key, name in key_map.items()}, _split(expected, True), source.name, "temporal modules")
@@ -224,6 +229,7 @@ def load_relightvid_unet(
     dtype: torch.dtype = torch.float16,
     device: torch.device | str = "cpu",
     config: dict[str, Any] | None = None,
+    motion_variant: str | None = None,
 ) -> RelightVidUNet:
     """Load the complete RelightVid U-Net from the official files, or from one merged file.
 
@@ -235,6 +241,7 @@ def load_relightvid_unet(
         dtype: torch.float32, float16 or bfloat16; the merge itself is computed in float32.
         device: where the weights are placed, tensor by tensor.
         config: the U-Net config (official keys); defaults to the released network, ``FULL_FBC``.
+        motion_variant: see :func:`load_motion_weights`.
 
     Raises:
         WeightFormatError: a file is of the wrong kind, damaged, or does not fit.
@@ -252,7 +259,7 @@ def load_relightvid_unet(
             f"{base_source.name} is not a merged RelightVid U-Net, so the IC-Light fbc offsets and the temporal "
             "weights are needed too (iclight=..., motion=...)"
         )
-    motion_weights = load_motion_weights(motion, dtype=dtype, device=device, config=config)
+    motion_weights = load_motion_weights(motion, dtype=dtype, device=device, config=config, motion_variant=motion_variant)
     spatial = load_spatial_weights(base_source, iclight, dtype=dtype, device=device, config=config)
     return build_unet(spatial, motion_weights, config)
 

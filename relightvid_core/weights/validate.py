@@ -19,6 +19,8 @@ ADVICE = {
     WeightFormat.SDXL: "RelightVid is built on SD1.5; use an SD1.5 checkpoint such as Realistic Vision 5.1",
     WeightFormat.SD2: "RelightVid is built on SD1.5; use an SD1.5 checkpoint such as Realistic Vision 5.1",
     WeightFormat.DIFFUSERS_MOTION_ADAPTER: "use the original AnimateDiff .ckpt (mm_sd_v15_v2.ckpt), not the diffusers conversion",
+    WeightFormat.AMBIGUOUS_MOTION: "their keys cannot tell which, and the two normalise frames differently; "
+    "say which it is with --motion-variant relightvid or animatediff_v3 (Python: motion_variant=)",
 }
 MAX_LISTED = 3
 

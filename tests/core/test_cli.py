@@ -13,7 +13,7 @@ import pytest
 from _support.clips import CLIP_FPS, CLIP_FRAMES, CLIP_SIZE, write_clip
 from huggingface_hub.utils import LocalEntryNotFoundError
 
-from relightvid_core.cli import build_parser, main
+from relightvid_core.cli import _mask_folder, build_parser, main
 from relightvid_core.model_files import ICLIGHT_NAME, MERGED_NAME, MOTION_NAME
 from relightvid_core.video_io import read_video, write_video
 
@@ -57,7 +57,7 @@ def _one_error_line(capsys) -> str:
 
 def test_official_flags_have_the_official_defaults():
     args = build_parser().parse_args(["relight"])
-    assert str(args.input) == "assets/input/woman.mp4" and str(args.mask) == "assets/mask/woman"
+    assert str(args.input) == "assets/input/woman.mp4" and str(_mask_folder(args)) == "assets/mask/woman"
     assert str(args.bg_cond) == "assets/video_bg/universe1.mp4"
     assert str(args.output_path) == "output/woman_universe1.mp4"
     assert args.prompt == "change the background"
@@ -114,7 +114,7 @@ def test_relight_with_a_light_preset_and_max_frames(tiny_models, clip, tmp_path)
         ("missing_input", "does not exist"),
         ("unreadable_video", "not a video"),
         ("mask_count", "holds 5 masks"),
-        ("missing_output_folder", "does not exist"),
+        ("output_under_a_file", "is a file, not a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(case, expected, tiny_models, clip, tmp_path, capsys):
@@ -127,7 +127,8 @@ def test_bad_input_is_one_line_and_exit_2(case, expected, tiny_models, clip, tmp
     elif case == "mask_count":
         (inputs.masks / "0005.png").unlink()
     else:
-        output = tmp_path / "missing" / "out.mp4"
+        output = tmp_path / "a_file" / "out.mp4"
+        (tmp_path / "a_file").write_text("")
     assert _relight(inputs, tiny_models, output) == 2
     assert expected in _one_error_line(capsys)
     assert not output.exists() and not [p for p in tmp_path.iterdir() if p.suffix == ".mp4"]

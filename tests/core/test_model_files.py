@@ -10,7 +10,7 @@ import torch
 from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 from safetensors.torch import load_file
 
-from relightvid_core import TINY
+from relightvid_core import TINY, model_files
 from relightvid_core.demo import write_tiny_models
 from relightvid_core.errors import InputError, MissingFileError
 from relightvid_core.model_files import (
@@ -41,6 +41,12 @@ def tiny_merged(tiny_models, tmp_path_factory):
     """The tiny official files converted once (fp16), outside the models folder."""
     files = locate_model_files(tiny_models, download=False)
     return convert_to_merged(files, tmp_path_factory.mktemp("merged") / MERGED_NAME, dtype=torch.float16, config=TINY)
+
+
+@pytest.fixture(autouse=True)
+def hub_host_answers(monkeypatch):
+    """The quick reachability probe succeeds, so the faked ``hf_hub_download`` decides what happens."""
+    monkeypatch.setattr(model_files, "_check_hub_reachable", lambda: None)
 
 
 def _offline(calls: list):

@@ -136,10 +136,10 @@ def test_run_video_job_checks_inputs_before_loading_models(tmp_path):
     assert not (tmp_path / "out.mp4").exists()
 
 
-def test_run_video_job_refuses_an_output_folder_that_does_not_exist(tmp_path):
+def test_run_video_job_refuses_an_output_under_a_file(tmp_path):
     files = write_clip(tmp_path)
-    job = VideoJob(files.video, files.masks, BackgroundFile(files.background), tmp_path / "missing" / "out.mp4")
-    with pytest.raises(InputError, match="does not exist"):
+    job = VideoJob(files.video, files.masks, BackgroundFile(files.background), files.video / "out.mp4")
+    with pytest.raises(InputError, match="is a file, not a folder"):
         run_video_job(job, FAST, _no_components)
 
 
