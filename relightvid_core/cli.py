@@ -357,6 +357,13 @@ def _add_metrics(commands: argparse._SubParsersAction) -> None:
     add("video", type=Path, help="the video to measure")
     add("--reference", type=Path, help="reference video of the same frames and size (for PSNR, SSIM)")
     add("--flow-from", type=Path, metavar="VIDEO", help="take the warp error's flow from this video (e.g. the input)")
+    add(
+        "--flow-fit",
+        choices=BACKGROUND_FITS,
+        default=SizePolicy.COVER.value,
+        help="how the --flow-from clip is brought to the video's size: the --size-policy of the run that "
+        "made the video (default %(default)s)",
+    )
     add("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(run=_run_metrics)
 
@@ -520,7 +527,7 @@ def _format(value: float | None, digits: int) -> str:
 
 
 def _run_metrics(args: argparse.Namespace) -> None:
-    metrics = measure_files(args.video, args.reference, args.flow_from)
+    metrics = measure_files(args.video, args.reference, args.flow_from, args.flow_fit)
     if args.json:
         print(json.dumps({"video": str(args.video), **metrics.as_dict()}))
         return

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 
+from .conditioning.geometry import SizePolicy, fit_to_size
 from .errors import InputError
 from .video_io import read_video
 
@@ -53,11 +54,11 @@ def _as_clip(video: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _pair(video, reference) -> tuple[np.ndarray, np.ndarray]:
-    video, reference = _as_clip(video, "video"), _as_clip(reference, "reference")
+def _pair(video, reference, other: str = "reference") -> tuple[np.ndarray, np.ndarray]:
+    video, reference = _as_clip(video, "video"), _as_clip(reference, other)
     if video.shape != reference.shape:
         raise InputError(
-            f"the video is {video.shape[0]} frames of {video.shape[2]}x{video.shape[1]} but the reference is "
+            f"the video is {video.shape[0]} frames of {video.shape[2]}x{video.shape[1]} but the {other} is "
             f"{reference.shape[0]} frames of {reference.shape[2]}x{reference.shape[1]}; they must match."
         )
     return video, reference
@@ -152,7 +153,7 @@ def warp_error(
         InputError: a wrong layout, fewer than 2 frames, or a ``flow_source`` of another shape.
     """
     clip = _as_clip(video, "video")
-    source = clip if flow_source is None else _pair(clip, flow_source)[1]
+    source = clip if flow_source is None else _pair(clip, flow_source, "flow clip")[1]
     _need_two_frames(clip, "the warp error")
     errors = []
     for t in range(clip.shape[0] - 1):
@@ -219,15 +220,44 @@ def video_metrics(
     )
 
 
+def fit_flow_clip(
+    flow_clip: torch.Tensor, frames: int, height: int, width: int, policy: SizePolicy | str = SizePolicy.COVER
+) -> torch.Tensor:
+    """Bring the clip the flow is taken from (e.g. a relighting run's input) to the measured video's frames
+    and size: its first ``frames`` frames (a run may have used only those), resized with the size ``policy``
+    the run used (``cover`` keeps the aspect and crops the centre; ``center_crop``, the official one, only crops).
+
+    Raises:
+        InputError: the flow clip has fewer frames than the video.
+    """
+    if flow_clip.shape[0] < frames:
+        raise InputError(
+            f"the flow clip has {flow_clip.shape[0]} frames but the video has {frames}; give the clip the video "
+            "was made from."
+        )
+    flow_clip = flow_clip[:frames]
+    if tuple(flow_clip.shape[1:3]) == (height, width):
+        return flow_clip
+    if SizePolicy(policy) is SizePolicy.MULTIPLE_OF_64:
+        raise InputError("the flow clip's size policy must be one that targets a given size, not multiple_of_64.")
+    return fit_to_size(flow_clip, policy, width, height)
+
+
 def measure_files(
-    video: str | Path, reference: str | Path | None = None, flow_from: str | Path | None = None
+    video: str | Path,
+    reference: str | Path | None = None,
+    flow_from: str | Path | None = None,
+    flow_fit: SizePolicy | str = SizePolicy.COVER,
 ) -> VideoMetrics:
-    """:func:`video_metrics` of video files (each decoded whole; they must match in frames and size).
+    """:func:`video_metrics` of video files (each decoded whole). The reference must match the video in frames
+    and size; the flow clip is fitted to it with :func:`fit_flow_clip` (``flow_fit``: its size policy).
 
     Raises:
         InputError: a missing or unreadable file, or clips that do not match.
     """
     clip, _ = read_video(video)
     reference_clip = None if reference is None else read_video(reference)[0]
-    source = None if flow_from is None else read_video(flow_from)[0]
+    source = None
+    if flow_from is not None:
+        source = fit_flow_clip(read_video(flow_from)[0], clip.shape[0], clip.shape[1], clip.shape[2], flow_fit)
     return video_metrics(clip, reference_clip, source)
