@@ -57,12 +57,17 @@ def run_cli(argv: list[str], capsys) -> Outcome:
     return Outcome(code, captured.out, captured.err)
 
 
-def assert_refused(outcome: Outcome, *needles: str) -> str:
-    """Exit status 2, exactly one error line (no traceback) holding every needle; returns the line."""
+def assert_refused(outcome: Outcome, *needles: str, listing: bool = False) -> str:
+    """Exit status 2, exactly one error line (no traceback) holding every needle; returns the message.
+
+    ``listing``: the one message that lists several items (the missing model files) goes on over further lines.
+    """
     assert "Traceback" not in outcome.err + outcome.out
     lines = outcome.err.strip().splitlines()
     assert outcome.code == EXIT_USER_ERROR, (outcome.code, outcome.err)
-    assert len(lines) == 1 and lines[0].startswith("relightvid") and ": error: " in lines[0], lines
+    assert lines and lines[0].startswith("relightvid") and ": error: " in lines[0], lines
+    assert len(lines) == 1 or (listing and not any(": error: " in line for line in lines[1:])), lines
+    message = "\n".join(lines)
     for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
+        assert needle in message, (needle, message)
+    return message

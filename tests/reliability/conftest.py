@@ -47,11 +47,10 @@ def refused(workspace, capsys):
     """Run the command, check that it is refused (:func:`assert_refused`), that nothing was added to or
     changed in the workspace (inputs and outputs alike) and return the error line."""
 
-    def check(argv: list[str], *needles: str, watch: Path | None = None) -> str:
-        folder = watch or workspace.root
-        before = tree(folder)
-        line = assert_refused(run_cli(argv, capsys), *needles)
-        assert tree(folder) == before
-        return line
+    def check(argv: list[str], *needles: str, listing: bool = False) -> str:
+        before = tree(workspace.root)
+        message = assert_refused(run_cli(argv, capsys), *needles, listing=listing)
+        assert tree(workspace.root) == before
+        return message
 
     return check
