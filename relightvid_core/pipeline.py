@@ -45,7 +45,7 @@ from .errors import InputError, RelightVidError
 from .models import RelightVidUNet
 from .outputs import check_destination, publish
 from .sampling import ContextWindows, StepInfo, iie_image_conditions, sample, window_indices
-from .sampling.checks import check_guidance
+from .sampling.checks import GUIDANCE_RANGE
 from .sampling.schedulers import TRAIN_SCHEDULE, scheduler_spec
 from .vae import (
     DEFAULT_DECODE_CHUNK,
@@ -294,7 +294,8 @@ class SamplingSettings:
             raise InputError(f"prompt must be a string, got {type(self.prompt).__name__}.")
         scheduler_spec(self.scheduler)
         check_whole("steps", self.steps, 1, MAX_STEPS)
-        check_guidance(self.text_scale, self.image_scale, 0.0, 0.0)
+        check_number("text_scale", self.text_scale, GUIDANCE_RANGE)
+        check_number("image_scale", self.image_scale, GUIDANCE_RANGE)
         if self.seed is not None:
             check_seed("seed", self.seed)
         if isinstance(self.iie_factors, str | bytes) or not len(self.iie_factors):
