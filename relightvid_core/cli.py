@@ -43,6 +43,7 @@ from .pipeline import (
     Components,
     EnvironmentMap,
     IIE_FACTOR_RANGE,
+    JobPlan,
     MAX_FRAMES,
     MAX_STEPS,
     LightingSource,
@@ -404,16 +405,39 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 class _StepBar:
-    """A tqdm bar over sampling steps, opened at the first step (after model loading)."""
+    """A tqdm bar over sampling steps, opened at the first step (after model loading).
+
+    With :meth:`watch`, the bar counts U-Net evaluations instead (every window and guidance branch, so a long
+    clip moves within a step) and shows the step as a postfix; :meth:`plan` gives it its total.
+    """
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.bar: tqdm | None = None
+        self.evaluations: int | None = None
+
+    def plan(self, plan: JobPlan) -> None:
+        print(plan)
+        self.evaluations = plan.unet_evaluations
+
+    def watch(self, unet: torch.nn.Module) -> None:
+        """Count every U-Net call's batch items (a forward pre-hook; the network is unchanged)."""
+        def count(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            self._open().update(args[0].shape[0])
+
+        unet.register_forward_pre_hook(count, with_kwargs=True)
+
+    def _open(self) -> tqdm:
+        if self.bar is None:
+            total, unit = (self.evaluations, "U-Net eval") if self.evaluations else (None, "step")
+            self.bar = tqdm(total=total, desc="sampling", unit=unit, disable=not self.enabled)
+        return self.bar
 
     def __call__(self, info: StepInfo) -> None:
-        if self.bar is None:
-            self.bar = tqdm(total=info.total, desc="sampling", unit="step", disable=not self.enabled)
-        self.bar.update(1)
+        if self.evaluations:
+            self._open().set_postfix_str(f"step {info.index + 1}/{info.total}")
+        else:
+            self._open().update(1)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -432,7 +456,9 @@ def _lighting(args: argparse.Namespace) -> LightingSource:
     return BackgroundFile(args.bg_cond, args.bg_length, args.bg_fit, args.bg_flip)
 
 
-def _components_loader(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> Callable[[], Components]:
+def _components_loader(
+    args: argparse.Namespace, device: torch.device, dtype: torch.dtype, bar: _StepBar
+) -> Callable[[], Components]:
     def load() -> Components:
         files = locate_model_files(
             args.models,
@@ -445,7 +471,9 @@ def _components_loader(args: argparse.Namespace, device: torch.device, dtype: to
         print(f"loading models ({_dtype_name(dtype)} on {device}):")
         for line in describe(files):
             print(f"  {line}")
-        return load_components(files, dtype=dtype, device=device, motion_variant=args.motion_variant)
+        components = load_components(files, dtype=dtype, device=device, motion_variant=args.motion_variant)
+        bar.watch(components.unet)
+        return components
 
     return load
 
@@ -491,7 +519,8 @@ def _run_relight(args: argparse.Namespace) -> None:
     )
     bar = _StepBar(not args.no_progress)
     try:
-        result = run_video_job(job, settings, _components_loader(args, device, dtype), bar, announce=print)
+        loader = _components_loader(args, device, dtype, bar)
+        result = run_video_job(job, settings, loader, bar, announce=bar.plan)
     finally:
         bar.close()
     print(

@@ -433,6 +433,24 @@ class VideoJob:
 
 
 @dataclass(frozen=True)
+class JobPlan:
+    """How much work a clip takes, known before the models load: ``unet_evaluations`` U-Net batch items
+    (``steps`` x windows x guidance branches) for ``frames`` frames of ``width`` x ``height``."""
+
+    frames: int
+    width: int
+    height: int
+    steps: int
+    unet_evaluations: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.frames} frames at {self.width}x{self.height}: {self.steps} steps, "
+            f"{self.unet_evaluations} U-Net evaluations in all"
+        )
+
+
+@dataclass(frozen=True)
 class JobResult:
     """What :func:`run_video_job` wrote: the video (``frames`` of ``height`` x ``width`` at ``fps``), the
     contact sheet (or None) and the ``seed`` used."""
@@ -459,7 +477,7 @@ def run_video_job(
     settings: SamplingSettings,
     components: ComponentsLike,
     callback: Callable[[StepInfo], None] | None = None,
-    announce: Callable[[str], None] | None = None,
+    announce: Callable[[JobPlan], None] | None = None,
 ) -> JobResult:
     """Read, check, relight and write one clip.
 
@@ -474,8 +492,7 @@ def run_video_job(
         settings: the :class:`SamplingSettings`.
         components: :class:`Components`, or a function returning them (called once, after the checks).
         callback: per sampling step (progress bars).
-        announce: receives one line saying how much work the clip takes (frames, U-Net evaluations), and one
-            before each long stage; None: silent.
+        announce: receives the :class:`JobPlan` (how much work the clip takes) before the models load.
 
     Returns:
         A :class:`JobResult`.
@@ -485,7 +502,6 @@ def run_video_job(
             be written, or a setting out of range.
         MissingFileError, WeightFormatError: from ``components`` when it loads model files.
     """
-    say = announce or (lambda line: None)
     job.check_outputs()
     frames, masks, fps = _read_foreground(job)
     clip = prepare_clip(frames, masks, job.lighting, job.size_policy, job.width, job.height)
@@ -495,10 +511,8 @@ def run_video_job(
         fps = OFFICIAL_FPS
     height, width = clip.size
     count = clip.frames.shape[0]
-    say(
-        f"{count} frames at {width}x{height}: {settings.steps} steps, "
-        f"{settings.unet_evaluations(count)} U-Net evaluations in all"
-    )
+    if announce is not None:
+        announce(JobPlan(count, width, height, settings.steps, settings.unet_evaluations(count)))
     loaded = components() if callable(components) else components
     result = relight_clip(loaded, clip, settings, callback)
     writes = [(Path(job.output).expanduser(), lambda path: write_video(path, result.frames, fps))]
