@@ -89,14 +89,14 @@ def test_sampler_background_from_another_foreground_names_both_counts(pack, reli
 
 @pytest.mark.parametrize("text", ["", "0.5, x", "1.0, -1", "nan"])
 def test_sampler_validates_iie_factors(pack, text):
-    message = pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(text)
+    message = pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(text, 16, 4)
     assert isinstance(message, str) and "iie_factors" in message
 
 
 def test_sampler_parses_factor_lists(pack):
     parse = pack.module.nodes.sampler.parse_factors
     assert parse("0.5, 0.75,1.0 1.25;1.5") == (0.5, 0.75, 1.0, 1.25, 1.5)
-    assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS("1.0") is True
+    assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS("1.0", 16, 4) is True
 
 
 def test_sampler_interrupt_raises_without_changing_inputs(pack, relightvid_model, graph, monkeypatch):
@@ -130,7 +130,8 @@ def test_sampler_interrupt_becomes_comfyui_interrupt(pack, relightvid_model, gra
     monkeypatch.setattr(host, "model_management", fake)
     monkeypatch.setattr(host, "load_for_sampling", lambda patcher, memory: torch.device("cpu"))
     monkeypatch.setattr(host, "free_memory", lambda device: 2**40)
-    monkeypatch.setattr(host, "step_callback", lambda steps, device: lambda info: None)
+    monkeypatch.setattr(host, "progress_bar", lambda total: None)
+    monkeypatch.setattr(host, "latent_previewer", lambda device: None)
     with pytest.raises(InterruptProcessingException):
         _relight(pack, relightvid_model, graph)
     assert "flag" not in state  # the flag is cleared, so the next queued job runs normally
