@@ -511,7 +511,7 @@ class RelightVidHDRMap:
         if not env_map.lower().endswith(host.ENV_MAP_EXTENSIONS):
             return f"env_map must be a .hdr or .exr file; got {env_map!r}."
         if not path or not os.path.isfile(path):
-            return f"environment map {env_map!r} was not found in ComfyUI's input folder ({host.input_directory()})."
+            return f"env_map {env_map!r} was not found in ComfyUI's input folder ({host.input_directory()})."
         return True
 
     @classmethod

@@ -207,13 +207,13 @@ class RelightVidTemporalLoader:
     def VALIDATE_INPUTS(cls, temporal_weights):
         if host.find_model_file(MOTION_FOLDERS, temporal_weights) is None:
             return (
-                f"temporal weights {temporal_weights!r} were not found in {host.folder_locations(MOTION_FOLDERS)}; "
+                f"temporal_weights {temporal_weights!r} was not found in {host.folder_locations(MOTION_FOLDERS)}; "
                 "put relvid_mm_sd15_fbc.pth there."
             )
         return True
 
     def load(self, relightvid_unet, temporal_weights):
-        path = host.resolve_model_file(MOTION_FOLDERS, temporal_weights, "temporal weights")
+        path = host.resolve_model_file(MOTION_FOLDERS, temporal_weights, "temporal_weights")
         motion = load_motion_weights(
             path, dtype=relightvid_unet.dtype, device=host.offload_device(), config=relightvid_unet.config
         )

@@ -66,7 +66,7 @@ def test_temporal_loader_builds_a_managed_model(pack, relightvid_model):
     assert isinstance(unet, pack.core.RelightVidUNet)
     assert unet.max_frames == 32
     assert relightvid_model.model.device == torch.device("cpu")
-    assert pack.nodes["RelightVidTemporalLoader"].VALIDATE_INPUTS("nope.pth").startswith("temporal weights")
+    assert pack.nodes["RelightVidTemporalLoader"].VALIDATE_INPUTS("nope.pth").startswith("temporal_weights")
 
 
 def test_temporal_loader_refuses_a_spatial_file_as_motion(pack):

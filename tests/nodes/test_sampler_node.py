@@ -135,3 +135,28 @@ def test_sampler_interrupt_becomes_comfyui_interrupt(pack, relightvid_model, gra
     with pytest.raises(InterruptProcessingException):
         _relight(pack, relightvid_model, graph)
     assert "flag" not in state  # the flag is cleared, so the next queued job runs normally
+
+
+def test_sampler_reports_progress_per_vae_chunk_and_window(pack, relightvid_model, graph, monkeypatch, caplog):
+    """A long job moves the bar between VAE calls and between windows, and logs its U-Net pass count first."""
+    host = pack.module.nodes.host
+    bars = []
+
+    class Bar:
+        def __init__(self, total):
+            self.total, self.values = total, []
+            bars.append(self)
+
+        def update_absolute(self, value, total=None, preview=None):
+            self.values.append(value)
+
+    monkeypatch.setattr(host, "progress_bar", Bar)
+    monkeypatch.setattr(host, "ENCODE_CHUNK", 1)
+    caplog.set_level("INFO")
+    _relight(pack, relightvid_model, graph, window_length=1, window_overlap=0, steps=2)
+    (bar,) = bars
+    # 2 foreground + 2 background frames through the VAE, then 2 steps x 2 one-frame windows.
+    assert bar.total == 4 + 4
+    assert bar.values[:4] == [1, 2, 3, 4] and bar.values[-1] == bar.total
+    assert bar.values == sorted(bar.values)
+    assert "2 steps x 2 window(s) = 4 U-Net passes" in caplog.text
