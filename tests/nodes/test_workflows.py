@@ -160,3 +160,19 @@ def test_workflow_api_inputs_fit_the_nodes(pack, path):
             # ComfyUI passes a linked input as None at queue time.
             values = {name: None if isinstance(node["inputs"][name], list) else node["inputs"][name] for name in names}
             assert validate(**values) is True, node_id
+
+
+@pytest.mark.parametrize("path", sorted((WORKFLOWS / "api").glob("*.json")), ids=lambda p: p.stem)
+def test_every_node_feeds_every_output(path):
+    """ComfyUI runs the outputs whose nodes pass validation and drops the rest: an output beside the model
+    path (a preview) would run, and the job report success, when a model file is missing."""
+    api = json.loads(path.read_text())
+    outputs = [node_id for node_id, node in api.items() if node["class_type"] in ("SaveVideo", "PreviewImage")]
+    for output in outputs:
+        ancestors, todo = set(), [output]
+        while todo:
+            for value in api[todo.pop()]["inputs"].values():
+                if isinstance(value, list) and value[0] not in ancestors:
+                    ancestors.add(value[0])
+                    todo.append(value[0])
+        assert ancestors | {output} == set(api), f"{path.stem}: {sorted(set(api) - ancestors - {output})} skip {output}"
