@@ -27,31 +27,9 @@ from _support.comfy_fakes import (
 )
 from safetensors.torch import save_file
 
-SAMPLER_SETTINGS = {
-    "seed": 7,
-    "steps": 1,
-    "scheduler": "ddim",
-    "text_scale": 7.5,
-    "image_scale": 1.2,
-    "iie_factors": "1.0",
-    "window_length": 16,
-    "window_overlap": 4,
-    "window_fusion": "pyramid",
-    "closed_loop": False,
-    "memory_mode": "auto",
-    "guidance_rescale": 0.0,
-}
-FOREGROUND_SETTINGS = {
-    "size_policy": "center_crop",
-    "width": 64,
-    "height": 64,
-    "gray": "official_128",
-    "grow": 0,
-    "feather": 0.0,
-    "invert_mask": False,
-}
-HDR_SETTINGS = {"yaw": 0.0, "pitch": 0.0, "fov": 60.0, "yaw_speed": 0.0, "exposure": 0.0, "tone_map": "reinhard"}
-PRESET_SETTINGS = {"direction": "left", "sweep_to": "none", "color": "#FFFFFF", "intensity": 1.0, "softness": 1.0}
+# Quick settings on top of each node's declared defaults.
+SAMPLER_OVERRIDES = {"seed": 7, "steps": 1, "scheduler": "ddim"}
+FOREGROUND_OVERRIDES = {"width": 64, "height": 64}
 
 # Base checkpoints of other families, with only the keys (and shapes) that identify them.
 SDXL_FILE, SD2_FILE, SD3_FILE, FLUX_FILE = "sdxl_base.safetensors", "sd21.safetensors", "sd3.safetensors", "flux.sft"
@@ -81,6 +59,19 @@ def assert_one_sentence(message: object, input_name: str) -> None:
     assert not re.search(r"\.\s+[A-Z]", message), f"more than one sentence: {message}"
 
 
+def widget_defaults(node_class, **overrides) -> dict:
+    """Every widget's declared default (a combo's first choice when it has none), then ``overrides``."""
+    declared = node_class.INPUT_TYPES()
+    defaults = {}
+    for name, spec in {**declared["required"], **declared.get("optional", {})}.items():
+        options = spec[1] if len(spec) > 1 else {}
+        if "default" in options:
+            defaults[name] = options["default"]
+        elif isinstance(spec[0], list) and spec[0]:
+            defaults[name] = spec[0][0]
+    return {**defaults, **overrides}
+
+
 def tree(root: Path) -> dict[str, int]:
     """Every file under ``root`` with its size: a failing node must not add, remove or change one."""
     return {str(path.relative_to(root)): path.stat().st_size for path in root.rglob("*") if path.is_file()}
@@ -96,12 +87,23 @@ def other_family_files(pack):
         os.remove(folder / name)
 
 
+@pytest.fixture(scope="module")
+def settings(pack) -> dict:
+    """node id → the widget values a test starts from."""
+    return {
+        "RelightVidSampler": widget_defaults(pack.nodes["RelightVidSampler"], **SAMPLER_OVERRIDES),
+        "RelightVidForeground": widget_defaults(pack.nodes["RelightVidForeground"], **FOREGROUND_OVERRIDES),
+        "RelightVidLightPreset": widget_defaults(pack.nodes["RelightVidLightPreset"]),
+        "RelightVidHDRMap": widget_defaults(pack.nodes["RelightVidHDRMap"], env_map=ENV_MAP_FILE),
+    }
+
+
 @pytest.fixture
-def graph(pack, vae, clip):
+def graph(pack, vae, clip, settings):
     foreground, *_ = pack.node("RelightVidForeground").prepare(
-        clip_frames(2, 64, 64), vae, mask=disc_masks(2, 64, 64), **FOREGROUND_SETTINGS
+        clip_frames(2, 64, 64), vae, mask=disc_masks(2, 64, 64), **settings["RelightVidForeground"]
     )
-    background, _ = pack.node("RelightVidLightPreset").render(foreground, **PRESET_SETTINGS)
+    background, _ = pack.node("RelightVidLightPreset").render(foreground, **settings["RelightVidLightPreset"])
     (text,) = pack.node("RelightVidTextConditioning").combine(clip.encode("light from the left"), clip=clip)
     return {"foreground": foreground, "background": background, "text": text}
 
@@ -218,11 +220,13 @@ SAMPLER_ENTRY_CASES = [
 
 
 @pytest.mark.parametrize("overrides, input_name", **_cases(SAMPLER_ENTRY_CASES))
-def test_sampler_refuses_at_entry(pack, relightvid_model, graph, overrides, input_name):
+def test_sampler_refuses_at_entry(pack, relightvid_model, graph, settings, overrides, input_name):
     foreground = graph["foreground"]
 
+    values = {**settings["RelightVidSampler"], **overrides}
+
     def call():
-        pack.node("RelightVidSampler").relight(relightvid_model, **graph, **{**SAMPLER_SETTINGS, **overrides})
+        pack.node("RelightVidSampler").relight(relightvid_model, **graph, **values)
 
     refused_at_entry(pack, call, input_name, [foreground.frames, foreground.masks, graph["text"].cond])
 
@@ -238,11 +242,11 @@ HDR_ENTRY_CASES = [
 
 
 @pytest.mark.parametrize("overrides, input_name", **_cases(HDR_ENTRY_CASES))
-def test_hdr_map_refuses_at_entry(pack, graph, overrides, input_name):
+def test_hdr_map_refuses_at_entry(pack, graph, settings, overrides, input_name):
     foreground = graph["foreground"]
 
     def call():
-        pack.node("RelightVidHDRMap").render(foreground, ENV_MAP_FILE, **{**HDR_SETTINGS, **overrides})
+        pack.node("RelightVidHDRMap").render(foreground, **{**settings["RelightVidHDRMap"], **overrides})
 
     refused_at_entry(pack, call, input_name, [foreground.frames])
 
@@ -250,11 +254,11 @@ def test_hdr_map_refuses_at_entry(pack, graph, overrides, input_name):
 @pytest.mark.parametrize(
     "overrides, input_name", [({"intensity": math.nan}, "intensity"), ({"softness": math.inf}, "softness")]
 )
-def test_light_preset_refuses_at_entry(pack, graph, overrides, input_name):
+def test_light_preset_refuses_at_entry(pack, graph, settings, overrides, input_name):
     foreground = graph["foreground"]
 
     def call():
-        pack.node("RelightVidLightPreset").render(foreground, **{**PRESET_SETTINGS, **overrides})
+        pack.node("RelightVidLightPreset").render(foreground, **{**settings["RelightVidLightPreset"], **overrides})
 
     refused_at_entry(pack, call, input_name, [foreground.frames])
 
@@ -262,11 +266,13 @@ def test_light_preset_refuses_at_entry(pack, graph, overrides, input_name):
 @pytest.mark.parametrize(
     "overrides, input_name", [({"width": 100}, "width"), ({"feather": math.nan}, "feather"), ({"grow": 65}, "grow")]
 )
-def test_foreground_refuses_at_entry(pack, vae, overrides, input_name):
+def test_foreground_refuses_at_entry(pack, vae, settings, overrides, input_name):
     frames, masks = clip_frames(2, 64, 64), disc_masks(2, 64, 64)
 
+    values = {**settings["RelightVidForeground"], **overrides}
+
     def call():
-        pack.node("RelightVidForeground").prepare(frames, vae, mask=masks, **{**FOREGROUND_SETTINGS, **overrides})
+        pack.node("RelightVidForeground").prepare(frames, vae, mask=masks, **values)
 
     refused_at_entry(pack, call, input_name, [frames, masks])
     assert vae.calls == []  # refused before any work
