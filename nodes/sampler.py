@@ -279,7 +279,7 @@ class RelightVidSampler:
         branches = 1 + 2 * len(factors)
         logger.info(
             "RelightVid Sampler: %d frames at %dx%d: the VAE encodes %d frames, then %d steps x %d window(s) = %d "
-            "U-Net passes of up to %d frames, each evaluating %d guidance branches",
+            "U-Net passes of up to %d frames, each evaluating %d guidance branches (%d branch evaluations)",
             foreground.count,
             foreground.width,
             foreground.height,
@@ -289,6 +289,7 @@ class RelightVidSampler:
             unet_passes,
             min(foreground.count, window_length),
             branches,
+            unet_passes * branches,
         )
         # One bar over the whole job: a frame through the VAE or a window through the U-Net is one unit.
         progress = host.JobProgress(encoded_frames + unet_passes)
