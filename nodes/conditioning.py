@@ -28,7 +28,7 @@ from ..relightvid_core.conditioning import (
 from ..relightvid_core.conditioning.geometry import LATENT_FACTOR, OFFICIAL_SIZE
 from ..relightvid_core.errors import InputError
 from ..relightvid_core.sampling.sample import match_token_counts
-from . import host
+from . import checks, host
 from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, TEXT_TYPE, Background, Foreground, TextConditioning
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,17 @@ def _size_inputs(tooltip_target: str) -> dict:
     }
 
 
+def _size_problem(node_class, width, height) -> str | bool:
+    """Queue-time check of the size widgets: in range (ComfyUI skips that for inputs VALIDATE_INPUTS names)
+    and whole latent pixels, which every size policy needs."""
+    return checks.first_problem(
+        checks.widget_problem(node_class, "width", width),
+        checks.widget_problem(node_class, "height", height),
+        checks.multiple_problem("width", width, LATENT_FACTOR, "pixels"),
+        checks.multiple_problem("height", height, LATENT_FACTOR, "pixels"),
+    )
+
+
 def _frames(images: torch.Tensor, name: str) -> torch.Tensor:
     if images.ndim != 4 or images.shape[-1] < 3 or images.shape[0] == 0:
         raise InputError(f"{name} must be an IMAGE batch (frames, height, width, 3); got shape {tuple(images.shape)}.")
@@ -119,7 +130,12 @@ class RelightVidFitFrames:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, width, height):
+        return _size_problem(cls, width, height)
+
     def fit(self, images, size_policy, width, height, mask=None):
+        checks.check(self.VALIDATE_INPUTS(width, height))
         frames = _frames(images, "images")
         plan = plan_geometry(frames.shape[1], frames.shape[2], size_policy, width, height)
         fitted = apply_geometry(frames, plan)
@@ -208,7 +224,13 @@ class RelightVidForeground:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, width, height):
+        return _size_problem(cls, width, height)
+
     def prepare(self, images, vae, size_policy, width, height, gray, grow, feather, invert_mask, mask=None):
+        checks.check_numbers(type(self), locals())
+        checks.check(self.VALIDATE_INPUTS(width, height))
         frames = _frames(images, "images")
         plan = plan_geometry(frames.shape[1], frames.shape[2], size_policy, width, height)
         fitted = apply_geometry(frames, plan)
@@ -383,6 +405,8 @@ class RelightVidLightPreset:
         return True
 
     def render(self, foreground, direction, sweep_to, color, intensity, softness):
+        checks.check_numbers(type(self), locals())
+        checks.check(self.VALIDATE_INPUTS(color))
         plates = light_plate(
             direction,
             foreground.count,
@@ -487,7 +511,7 @@ class RelightVidHDRMap:
         if not env_map.lower().endswith(host.ENV_MAP_EXTENSIONS):
             return f"env_map must be a .hdr or .exr file; got {env_map!r}."
         if not path or not os.path.isfile(path):
-            return f"environment map {env_map!r} was not found in ComfyUI's input folder ({host.input_directory()})."
+            return f"env_map {env_map!r} was not found in ComfyUI's input folder ({host.input_directory()})."
         return True
 
     @classmethod
@@ -496,6 +520,8 @@ class RelightVidHDRMap:
         return host.file_digest(path) if os.path.isfile(path) else env_map
 
     def render(self, foreground, env_map, yaw, pitch, fov, yaw_speed, exposure, tone_map):
+        checks.check_numbers(type(self), locals())
+        checks.check(self.VALIDATE_INPUTS(env_map))
         radiance = read_env_map(host.input_file_path(env_map))
         plates = env_map_plates(
             radiance,

@@ -13,16 +13,15 @@ import hashlib
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..relightvid_core.errors import MissingFileError, SamplingInterrupted
-from ..relightvid_core.sampling import StepInfo
 from ..relightvid_core.vae import SD_LATENT_SCALE
-from ..relightvid_core.weights.files import TensorSource
+from ..relightvid_core.weights.files import InMemorySource, TensorSource
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +51,8 @@ ENV_MAP_EXTENSIONS = (".hdr", ".exr")
 # budgets SD1.5 at 0.01 MiB per latent pixel and dtype byte; the temporal modules add about a third.
 ACTIVATION_BYTES_PER_LATENT_PIXEL = 0.01 * 1.35 * 2**20
 MEMORY_HEADROOM = 0.85  # use at most this share of the free memory for activations
+MODEL_SOURCE_NAME = "the connected MODEL"
+ENCODE_CHUNK = 16  # frames per VAE call when encoding for the sampler: progress moves between calls
 
 
 # --- model folders -------------------------------------------------------------------------------------
@@ -260,38 +261,64 @@ def raise_interrupted(error: SamplingInterrupted) -> None:
     raise error
 
 
-def step_callback(steps: int, device: torch.device) -> Callable[[StepInfo], None]:
-    """A sampler callback updating ComfyUI's progress bar with a latent preview of the first frame."""
+def progress_bar(total: int):
+    """ComfyUI's progress bar of the running node, or None outside ComfyUI.
+
+    Every update also raises ComfyUI's interruption once the user pressed Cancel, so a job is cancellable
+    wherever it reports progress (VAE chunks included), not only between U-Net calls.
+    """
+    return comfy.utils.ProgressBar(total) if HAS_COMFY else None
+
+
+class JobProgress:
+    """One progress bar over a node's whole job, counted in units fixed up front (e.g. frames through the
+    VAE, then U-Net passes), so a long job moves at a useful grain instead of once per denoising step."""
+
+    def __init__(self, total: int):
+        self.total = max(1, total)
+        self.done = 0
+        self._bar = progress_bar(self.total)
+
+    def advance(self, units: int = 1, preview=None) -> None:
+        self.done = min(self.total, self.done + units)
+        if self._bar is not None:
+            self._bar.update_absolute(self.done, self.total, preview)
+
+
+def latent_previewer(device: torch.device) -> Callable[[torch.Tensor], object] | None:
+    """``denoised (B, F, 4, h, w) -> preview`` of the first frame for ComfyUI's progress bar; None without
+    ComfyUI or when previews are off."""
     if not HAS_COMFY:
-        return lambda info: None
-    progress = comfy.utils.ProgressBar(steps)
-    previewer = None
+        return None
     try:
         previewer = latent_preview.get_previewer(device, comfy.latent_formats.SD15())
     except Exception as error:  # previews are a nicety: a host without them must still sample
         logger.debug("latent previews unavailable: %s", error)
-
-    def callback(info: StepInfo) -> None:
-        preview = None
-        if previewer is not None:
-            # denoised is (B, F, 4, h, w) in the scaled latent space the SD1.5 previewers expect.
-            preview = previewer.decode_latent_to_preview_image("JPEG", info.denoised[:, 0].float())
-        progress.update_absolute(info.index + 1, info.total, preview)
-
-    return callback
+        return None
+    if previewer is None:
+        return None
+    # denoised is in the scaled latent space the SD1.5 previewers expect.
+    return lambda denoised: previewer.decode_latent_to_preview_image("JPEG", denoised[:, 0].float())
 
 
 # --- VAE, CLIP and MODEL access ------------------------------------------------------------------------
 
 
-def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
+def encode_frames(vae, frames: torch.Tensor, progress: Callable[[int], None] | None = None) -> torch.Tensor:
     """IMAGE frames (T, H, W, 3) in 0..1 → scaled latents (T, 4, H/8, W/8) float32 on the CPU.
 
     ComfyUI's ``VAE.encode`` returns the posterior mean (its SD regulariser does not sample), as upstream
-    encodes, but unscaled: the U-Net wants it times 0.18215 (SD1.5's scale factor).
+    encodes, but unscaled: the U-Net wants it times 0.18215 (SD1.5's scale factor). Frames go to the VAE
+    :data:`ENCODE_CHUNK` at a time, each encoded on its own, so chunking changes nothing but ``progress``,
+    which is called with the number of frames of every chunk done.
     """
-    latents = vae.encode(frames[..., :3])
-    return latents.float().cpu() * SD_LATENT_SCALE
+    chunks = []
+    for start in range(0, frames.shape[0], ENCODE_CHUNK):
+        chunk = frames[start : start + ENCODE_CHUNK, ..., :3]
+        chunks.append(vae.encode(chunk).float().cpu() * SD_LATENT_SCALE)
+        if progress is not None:
+            progress(chunk.shape[0])
+    return torch.cat(chunks)
 
 
 def encode_empty_prompt(clip) -> list:
@@ -313,7 +340,7 @@ class PatchedModelSource(TensorSource):
     PREFIX = "diffusion_model."
 
     def __init__(self, patcher):
-        self.name = "the connected MODEL"
+        self.name = MODEL_SOURCE_NAME
         self._entries = patcher.get_key_patches(self.PREFIX)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -330,11 +357,11 @@ class PatchedModelSource(TensorSource):
         self._entries = {}
 
 
-def model_weights(model) -> TensorSource | Mapping[str, torch.Tensor]:
-    """The SD1.5 U-Net weights of a connected MODEL (LDM keys), for ``load_spatial_weights``; read-only."""
+def model_weights(model) -> TensorSource:
+    """The U-Net weights of a connected MODEL (LDM keys), for ``load_spatial_weights``; read-only."""
     if hasattr(model, "get_key_patches"):
         return PatchedModelSource(model)
-    return model.model.diffusion_model.state_dict()
+    return InMemorySource(model.model.diffusion_model.state_dict(), MODEL_SOURCE_NAME)
 
 
 def memory_split(free: int, per_item: int, items: int) -> int | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from ..relightvid_core.errors import InputError, WeightFormatError
+from ..relightvid_core.errors import InputError, RelightVidError, WeightFormatError
 from ..relightvid_core.model_files import DTYPES
 from ..relightvid_core.models.configs import CONFIGS
 from ..relightvid_core.weights import build_unet, load_motion_weights, load_spatial_weights, open_source
-from ..relightvid_core.weights.detect import CONV_IN_KEYS, detect_format
-from . import host
+from ..relightvid_core.weights.detect import CONV_IN_KEYS, WeightFormat, detect_format
+from ..relightvid_core.weights.files import TensorSource
+from . import checks, host
 from .payloads import MODEL_TYPE, UNET_TYPE, SpatialWeights
 
 CATEGORY = "RelightVid/loaders"
@@ -18,15 +19,57 @@ BASE_FOLDERS = ("checkpoints",)
 ICLIGHT_FOLDERS = (host.RELIGHTVID_FOLDER, "diffusion_models")
 MOTION_FOLDERS = (host.RELIGHTVID_FOLDER, host.ANIMATEDIFF_FOLDER)
 DTYPE_CHOICES = ("auto", *DTYPES)
+# Transformer families a user may connect by mistake, by a key only they have (detect.py knows the U-Nets).
+TRANSFORMER_MARKERS = {"joint_blocks.": "an SD3 model", "double_blocks.": "a Flux model"}
+SD15_ADVICE = "RelightVid needs an SD1.5 checkpoint (Realistic Vision 5.1 upstream)"
 
 
-def config_for_weights(source) -> dict:
+def base_family(shapes) -> str | None:
+    """What a base U-Net's weights are when they are not SD1.5 ('an SDXL model', 'a Flux model', ...), read
+    from keys and shapes alone; None for an SD1.5 U-Net (whose widths :func:`config_for_weights` checks)."""
+    for marker, family in TRANSFORMER_MARKERS.items():
+        if any(marker in key for key in shapes):
+            return family
+    detected = detect_format(shapes).format
+    return None if detected is WeightFormat.SD15_UNET else detected.value
+
+
+def base_problem(source: TensorSource, what: str) -> str | None:
+    """One sentence when ``source`` (named ``what`` in it) is not an SD1.5 U-Net, else None."""
+    family = base_family(source.shapes())
+    return None if family is None else f"{what} is {family}; {SD15_ADVICE}."
+
+
+def base_file_problem(name: str) -> str | None:
+    """Queue-time check of a base checkpoint file: present, and an SD1.5 U-Net if its header says so.
+
+    Only a safetensors header can be read without loading the file; pickles are checked when the node runs.
+    """
+    path = host.find_model_file(BASE_FOLDERS, name)
+    if path is None:
+        return f"base_checkpoint {name!r} was not found in {host.folder_locations(BASE_FOLDERS)}."
+    if not path.lower().endswith((".safetensors", ".sft")):
+        return None
+    try:
+        source = open_source(path)
+    except RelightVidError as error:
+        return f"base_checkpoint {name!r} cannot be read: {error}."
+    try:
+        return base_problem(source, f"base_checkpoint {name!r}")
+    finally:
+        source.close()
+
+
+def config_for_weights(source: TensorSource, what: str | None = None) -> dict:
     """The named U-Net config (``FULL_FBC`` for real SD1.5 files, ``TINY`` for test files) whose widths match
     the base weights' conv_in and text context; the spatial loader then checks every shape against it.
 
     Raises:
-        WeightFormatError: no named config has these widths.
+        WeightFormatError: not an SD1.5 U-Net (naming what it is, e.g. SDXL), or no named config has its widths.
     """
+    problem = base_problem(source, what or source.name)
+    if problem is not None:
+        raise WeightFormatError(problem)
     shapes = source.shapes()
     detection = detect_format(shapes)
     conv_in = shapes.get(detection.prefix + CONV_IN_KEYS[detection.naming])
@@ -102,27 +145,26 @@ class RelightVidUNetLoader:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, base_checkpoint, iclight_fbc):
-        if base_checkpoint != FROM_MODEL and host.find_model_file(BASE_FOLDERS, base_checkpoint) is None:
-            return f"SD1.5 checkpoint {base_checkpoint!r} was not found in {host.folder_locations(BASE_FOLDERS)}."
-        if host.find_model_file(ICLIGHT_FOLDERS, iclight_fbc) is None:
-            return (
-                f"IC-Light fbc file {iclight_fbc!r} was not found in {host.folder_locations(ICLIGHT_FOLDERS)}; "
-                "put iclight_sd15_fbc.safetensors there."
-            )
-        return True
+    def VALIDATE_INPUTS(cls, base_checkpoint):
+        # One input only: ComfyUI files the message under every input named here. iclight_fbc is left to
+        # ComfyUI's own check that the file is in its list.
+        if base_checkpoint is None or base_checkpoint == FROM_MODEL:
+            return True
+        return checks.first_problem(base_file_problem(base_checkpoint))
 
     def load(self, base_checkpoint, iclight_fbc, dtype, model=None):
+        checks.check(self.VALIDATE_INPUTS(base_checkpoint))
         if base_checkpoint == FROM_MODEL:
             if model is None:
                 raise InputError(
                     f"base_checkpoint is {FROM_MODEL} but no MODEL is connected; connect one or pick a checkpoint file."
                 )
-            base = open_source(host.model_weights(model))
+            base = host.model_weights(model)
         else:
-            base = open_source(host.resolve_model_file(BASE_FOLDERS, base_checkpoint, "SD1.5 checkpoint"))
-        iclight = host.resolve_model_file(ICLIGHT_FOLDERS, iclight_fbc, "IC-Light fbc file")
-        config = config_for_weights(base)
+            base = open_source(host.resolve_model_file(BASE_FOLDERS, base_checkpoint, "base_checkpoint"))
+        iclight = host.resolve_model_file(ICLIGHT_FOLDERS, iclight_fbc, "iclight_fbc")
+        what = base.name if base_checkpoint == FROM_MODEL else f"base_checkpoint {base_checkpoint!r}"
+        config = config_for_weights(base, what)
         parameters = sum(torch.Size(shape).numel() for shape in base.shapes().values())
         torch_dtype = host.auto_unet_dtype(parameters) if dtype == "auto" else DTYPES[dtype]
         spatial = load_spatial_weights(base, iclight, dtype=torch_dtype, device=host.offload_device(), config=config)
@@ -165,13 +207,13 @@ class RelightVidTemporalLoader:
     def VALIDATE_INPUTS(cls, temporal_weights):
         if host.find_model_file(MOTION_FOLDERS, temporal_weights) is None:
             return (
-                f"temporal weights {temporal_weights!r} were not found in {host.folder_locations(MOTION_FOLDERS)}; "
+                f"temporal_weights {temporal_weights!r} was not found in {host.folder_locations(MOTION_FOLDERS)}; "
                 "put relvid_mm_sd15_fbc.pth there."
             )
         return True
 
     def load(self, relightvid_unet, temporal_weights):
-        path = host.resolve_model_file(MOTION_FOLDERS, temporal_weights, "temporal weights")
+        path = host.resolve_model_file(MOTION_FOLDERS, temporal_weights, "temporal_weights")
         motion = load_motion_weights(
             path, dtype=relightvid_unet.dtype, device=host.offload_device(), config=relightvid_unet.config
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import re
 
@@ -17,8 +19,10 @@ from ..relightvid_core.sampling import (
     sample,
 )
 from ..relightvid_core.vae import LATENT_CHANNELS, LATENT_FACTOR, SD_LATENT_SCALE
-from . import host
+from . import checks, host
 from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, MODEL_TYPE, TEXT_TYPE, Background, Foreground
+
+logger = logging.getLogger(__name__)
 
 CATEGORY = "RelightVid/sampling"
 MAX_IIE_FACTORS = 16
@@ -50,6 +54,24 @@ def parse_factors(text: str) -> tuple[float, ...]:
     return factors
 
 
+def factors_problem(text: object) -> str | None:
+    """:func:`parse_factors`' message for ``text``, or None when it parses (or is linked: None)."""
+    if text is None:
+        return None
+    try:
+        parse_factors(str(text))
+    except InputError as error:
+        return str(error)
+    return None
+
+
+def window_problem(length: object, overlap: object) -> str | None:
+    """Neighbouring windows must advance: the overlap has to be smaller than the window."""
+    if isinstance(length, int) and isinstance(overlap, int) and overlap >= length:
+        return f"window_overlap must be smaller than window_length ({length}); got {overlap}."
+    return None
+
+
 def check_pairing(foreground: Foreground, background: Background) -> None:
     """The background must have been made for this foreground's frame count and size.
 
@@ -68,7 +90,7 @@ def check_pairing(foreground: Foreground, background: Background) -> None:
         )
 
 
-def _background_latents(foreground: Foreground, background: Background) -> torch.Tensor:
+def _background_latents(foreground: Foreground, background: Background, progress) -> torch.Tensor:
     """(T, 4, h, w) scaled latents; no background is the trained zero latent (UPSTREAM.md §d)."""
     if background.frames is None:
         shape = (
@@ -78,7 +100,7 @@ def _background_latents(foreground: Foreground, background: Background) -> torch
             foreground.width // LATENT_FACTOR,
         )
         return torch.zeros(shape)
-    return host.encode_frames(foreground.vae, background.frames)
+    return host.encode_frames(foreground.vae, background.frames, progress)
 
 
 class RelightVidSampler:
@@ -219,12 +241,14 @@ class RelightVidSampler:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, iie_factors):
-        try:
-            parse_factors(iie_factors)
-        except InputError as error:
-            return str(error)
-        return True
+    def VALIDATE_INPUTS(cls, iie_factors, window_length, window_overlap):
+        # ComfyUI skips its own min/max checks for the inputs named here, so their ranges are checked too.
+        return checks.first_problem(
+            factors_problem(iie_factors),
+            checks.widget_problem(cls, "window_length", window_length),
+            checks.widget_problem(cls, "window_overlap", window_overlap),
+            window_problem(window_length, window_overlap),
+        )
 
     def relight(
         self,
@@ -245,16 +269,38 @@ class RelightVidSampler:
         memory_mode,
         guidance_rescale,
     ):
+        checks.check_numbers(type(self), locals())
+        checks.check(self.VALIDATE_INPUTS(iie_factors, window_length, window_overlap))
         factors = parse_factors(iie_factors)
         check_pairing(foreground, background)
         window = ContextWindows(window_length, window_overlap, closed_loop, window_fusion)
+        encoded_frames = foreground.count * (len(factors) + (background.frames is not None))
+        unet_passes = steps * window.count(foreground.count)
+        branches = 1 + 2 * len(factors)
+        logger.info(
+            "RelightVid Sampler: %d frames at %dx%d: the VAE encodes %d frames, then %d steps x %d window(s) = %d "
+            "U-Net passes of up to %d frames, each evaluating %d guidance branches (%d branch evaluations)",
+            foreground.count,
+            foreground.width,
+            foreground.height,
+            encoded_frames,
+            steps,
+            unet_passes // steps,
+            unet_passes,
+            min(foreground.count, window_length),
+            branches,
+            unet_passes * branches,
+        )
+        # One bar over the whole job: a frame through the VAE or a window through the U-Net is one unit.
+        progress = host.JobProgress(encoded_frames + unet_passes)
+        window = dataclasses.replace(window, progress=lambda _done, _total: progress.advance())
         # Encode first: the VAE's own load may push the U-Net off the GPU, so the U-Net is placed last.
         conditions = iie_image_conditions(
             foreground.frames,
             foreground.masks,
             factors,
-            lambda frames: host.encode_frames(foreground.vae, frames),
-            _background_latents(foreground, background),
+            lambda frames: host.encode_frames(foreground.vae, frames, progress.advance),
+            _background_latents(foreground, background, progress.advance),
             foreground.gray,
         )
         latent_shape = (1, foreground.count, LATENT_CHANNELS, *conditions[0].shape[-2:])
@@ -264,7 +310,6 @@ class RelightVidSampler:
         unet = relightvid_model.model.diffusion_model
         dtype = next(unet.parameters()).dtype
         per_item = host.activation_bytes(min(foreground.count, window_length), *latent_shape[-2:], dtype)
-        branches = 1 + 2 * len(factors)
         device = host.load_for_sampling(relightvid_model, per_item * (1 if memory_mode == "low" else branches))
         if memory_mode == "fast":
             max_batch = None
@@ -272,6 +317,11 @@ class RelightVidSampler:
             max_batch = 1
         else:
             max_batch = host.memory_split(host.free_memory(device), per_item, branches)
+        preview = host.latent_previewer(device)
+
+        def show_step(info) -> None:  # the windows moved the bar; a step adds its preview
+            progress.advance(0, None if preview is None else preview(info.denoised))
+
         try:
             latents = sample(
                 unet,
@@ -285,7 +335,7 @@ class RelightVidSampler:
                 img_cfg=image_scale,
                 generator=generator,
                 window=window,
-                callback=host.step_callback(steps, device),
+                callback=show_step,
                 should_interrupt=host.should_interrupt,
                 guidance_rescale=guidance_rescale,
                 max_batch=max_batch,

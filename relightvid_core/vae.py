@@ -9,6 +9,7 @@ frames are on the VAE's device at once, and results move back to the input's dev
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 
@@ -22,6 +23,9 @@ LATENT_FACTOR = 8  # the SD VAE downsamples by 8
 LATENT_CHANNELS = 4
 DEFAULT_ENCODE_CHUNK = 8
 DEFAULT_DECODE_CHUNK = 1  # the official decode batch
+
+# Called after every chunk with (frames done, frames in all): long clips show progress between VAE calls.
+Progress = Callable[[int, int], None]
 
 
 def _vae_place(vae: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -40,6 +44,7 @@ def encode_frames(
     frames: torch.Tensor,
     chunk_size: int = DEFAULT_ENCODE_CHUNK,
     black_as_zero: bool = False,
+    progress: Progress | None = None,
 ) -> torch.Tensor:
     """Encode frames to scaled latents (posterior mean x 0.18215).
 
@@ -50,6 +55,7 @@ def encode_frames(
         black_as_zero: if every pixel of every frame is exactly 0, return zero latents without calling
             the VAE: training encoded an all-black background clip as a zero latent, i.e. "no
             background" (UPSTREAM.md §d). Off by default.
+        progress: called with (frames done, frame count) after every chunk.
 
     Returns:
         (T, 4, H/8, W/8) float32 latents, on ``frames``' device.
@@ -74,17 +80,25 @@ def encode_frames(
         pixels = chunk.permute(0, 3, 1, 2) * 2.0 - 1.0
         mean = vae.encode(pixels).latent_dist.mean
         latents[start : start + chunk_size] = (mean * SD_LATENT_SCALE).to(latents.device, torch.float32)
+        if progress is not None:
+            progress(min(start + chunk_size, count), count)
     return latents
 
 
 @torch.no_grad()
-def decode_latents(vae: torch.nn.Module, latents: torch.Tensor, chunk_size: int = DEFAULT_DECODE_CHUNK) -> torch.Tensor:
+def decode_latents(
+    vae: torch.nn.Module,
+    latents: torch.Tensor,
+    chunk_size: int = DEFAULT_DECODE_CHUNK,
+    progress: Progress | None = None,
+) -> torch.Tensor:
     """Decode scaled latents to frames.
 
     Args:
         vae: a diffusers ``AutoencoderKL`` (SD1.5's).
         latents: (T, 4, h, w) scaled latents (as from :func:`encode_frames` or the sampler).
         chunk_size: frames per VAE call (default 1, as upstream).
+        progress: called with (frames done, frame count) after every chunk.
 
     Returns:
         (T, 8h, 8w, 3) float32 RGB in 0..1 (IMAGE layout, clamped), on ``latents``' device.
@@ -103,4 +117,6 @@ def decode_latents(vae: torch.nn.Module, latents: torch.Tensor, chunk_size: int 
         pixels = vae.decode(chunk).sample
         images = ((pixels + 1.0) / 2.0).clamp(0.0, 1.0).permute(0, 2, 3, 1)
         frames[start : start + chunk_size] = images.to(frames.device, torch.float32)
+        if progress is not None:
+            progress(min(start + chunk_size, count), count)
     return frames

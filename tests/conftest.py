@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+# The node fixtures (pack, vae, clip, ...) serve tests/nodes and tests/reliability from one session-wide pack.
+pytest_plugins = ["_support.node_fixtures"]
+
 SHARED_DIR = Path(os.environ.get("RELIGHTVID_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 GOLDEN_DIR = SHARED_DIR / "reference" / "golden"
 ASSETS_DIR = SHARED_DIR / "assets"

@@ -67,7 +67,9 @@ def _node(class_type: str, title: str, **inputs) -> dict:
 
 def _common(prompt: str, sampler: dict, foreground_images=("5", 0), mask=("8", 0), size=(512, 512)) -> dict:
     """Models, subject + mask videos, foreground, text, sampler, decode and save; the lighting (node 12) is added per "
-    "workflow."""
+    "workflow. Save Video is the only output and every node feeds it: ComfyUI runs the outputs that pass
+    validation and drops the others, so a preview beside it would run, and the job report success, when a model
+    file is missing."""
     return {
         "1": _node("CheckpointLoaderSimple", "Load Checkpoint (SD1.5)", ckpt_name=CHECKPOINT),
         "2": _node(
@@ -111,8 +113,6 @@ def _common(prompt: str, sampler: dict, foreground_images=("5", 0), mask=("8", 0
         "18": _node(
             "SaveVideo", "Save Video", video=["17", 0], filename_prefix="relightvid/relit", format="auto", codec="auto"
         ),
-        "19": _node("PreviewImage", "Preview (foreground the model sees)", images=["9", 1]),
-        "20": _node("PreviewImage", "Preview (lighting plates)", images=["12", 1]),
     }
 
 
@@ -247,14 +247,12 @@ LAYOUT = {
     "5": (1, 4),
     "21": (2, 4),
     "9": (3, 4),
-    "19": (4, 4),
     "6": (0, 9),
     "7": (1, 9),
     "8": (2, 9),
     "10": (0, 13),
     "11": (1, 13),
     "12": (3, 13),
-    "20": (4, 13),
 }
 
 

@@ -13,7 +13,7 @@ alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -89,6 +89,8 @@ class ContextWindows:
         overlap: frames shared by neighbouring windows, 0..length−1 (default 4).
         closed_loop: wrap the last windows around to the first frames.
         fusion: how overlapping predictions are blended: a key of :data:`FUSIONS` (default ``pyramid``).
+        progress: called with (windows done, windows in this step) after every window, so a long clip shows
+            progress within a step; None: no calls.
 
     Raises:
         InputError: a length outside 1..32, an overlap outside 0..length−1, or an unknown fusion.
@@ -98,6 +100,7 @@ class ContextWindows:
     overlap: int = 4
     closed_loop: bool = False
     fusion: str = "pyramid"
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (is_whole_number(self.length) and 1 <= self.length <= MAX_WINDOW_FRAMES):
@@ -116,15 +119,26 @@ class ContextWindows:
             frames = x.shape[1]
             windows = window_indices(frames, self.length, self.overlap, self.closed_loop)
             if len(windows) == 1:  # the whole clip at once: exactly the unwindowed result
-                return model_fn(x, t, cond)
+                eps = model_fn(x, t, cond)
+                self._report(1, 1)
+                return eps
             weights = fusion_weights(self.fusion, self.length, self.overlap).to(x.device)
             total = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
             norm = torch.zeros(frames, dtype=torch.float32, device=x.device)
-            for window in windows:
+            for done, window in enumerate(windows, start=1):
                 index = torch.tensor(window, device=x.device)
                 eps = model_fn(x[:, index], t, cond.frames(index))
                 total.index_add_(1, index, eps * weights.view(1, -1, 1, 1, 1))
                 norm.index_add_(0, index, weights)
+                self._report(done, len(windows))
             return total / norm.view(1, -1, 1, 1, 1)
 
         return windowed
+
+    def count(self, frames: int) -> int:
+        """Number of windows a clip of ``frames`` frames is denoised in (U-Net passes per step)."""
+        return len(window_indices(frames, self.length, self.overlap, self.closed_loop))
+
+    def _report(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(done, total)

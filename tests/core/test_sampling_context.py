@@ -139,3 +139,11 @@ def test_window_longer_than_position_encoding_is_refused():
 def test_more_than_32_frames_need_windows(unet):
     with pytest.raises(InputError, match="window"):
         sample(unet, **sampler_inputs(frames=33, size=1), steps=1)
+
+
+def test_windows_report_progress_per_window():
+    calls = []
+    windows = ContextWindows(length=4, overlap=2, progress=lambda done, total: calls.append((done, total)))
+    windows.wrap(lambda x, t, cond: x)(torch.zeros(1, 8, 4, 1, 1), torch.tensor(1), _numbered_conditions(8))
+    assert windows.count(8) == 3 and calls == [(1, 3), (2, 3), (3, 3)]
+    assert windows == ContextWindows(length=4, overlap=2)  # the callback is no part of the settings

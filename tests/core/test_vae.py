@@ -70,3 +70,10 @@ def test_zero_frames_and_bad_chunk_are_refused(vae):
         encode_frames(vae, torch.zeros(0, 16, 16, 3))
     with pytest.raises(InputError, match="chunk_size must be at least 1"):
         decode_latents(vae, torch.zeros(1, 4, 2, 2), chunk_size=0)
+
+
+def test_encode_and_decode_report_progress_per_chunk(vae, frames):
+    encoded, decoded = [], []
+    latents = encode_frames(vae, frames, chunk_size=2, progress=lambda done, total: encoded.append((done, total)))
+    decode_latents(vae, latents, chunk_size=3, progress=lambda done, total: decoded.append((done, total)))
+    assert encoded == [(2, 5), (4, 5), (5, 5)] and decoded == [(3, 5), (5, 5)]

@@ -130,7 +130,12 @@ def start_server(comfy: Path, root: Path, models: Path, python: str) -> ComfySer
         "  checkpoints: checkpoints\n"
         "  relightvid: relightvid\n"
         f"  custom_nodes: {custom_nodes}\n"
+        # A per-server folder for files a test makes (e.g. a fake SDXL checkpoint), never the shared weights.
+        "relightvid_integration_scratch:\n"
+        f"  base_path: {root / 'models'}\n"
+        "  checkpoints: checkpoints\n"
     )
+    (root / "models" / "checkpoints").mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = root / "comfyui.log"
     env = {

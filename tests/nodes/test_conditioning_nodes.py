@@ -62,7 +62,7 @@ def test_foreground_mask_count_mismatch_is_one_line(pack, vae):
 
 
 def test_foreground_bad_size_names_the_input(pack, vae):
-    with pytest.raises(pack.core.InputError, match="width must be a positive multiple of 8"):
+    with pytest.raises(pack.core.InputError, match="width must be a multiple of 8 pixels; got 60"):
         _foreground(pack, vae, width=60)
 
 

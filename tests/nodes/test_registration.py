@@ -48,14 +48,21 @@ def test_registration_functions_take_every_input_explicitly(pack):
             assert parameters[name].default is None, f"optional {node_id}.{name} needs a default"
 
 
-def test_registration_validate_inputs_only_names_unranged_inputs(pack):
-    # ComfyUI skips its own min/max/combo checks for inputs VALIDATE_INPUTS names, so it must name only
-    # inputs whose checks it does itself.
+def test_registration_validate_inputs_checks_the_ranges_comfyui_skips(pack):
+    # ComfyUI skips its own min/max/combo checks for inputs VALIDATE_INPUTS names, so the method must do
+    # them itself: a number just outside its range is refused, naming the input.
     for node_id, node_class in pack.nodes.items():
-        if hasattr(node_class, "VALIDATE_INPUTS"):
-            for name in inspect.signature(node_class.VALIDATE_INPUTS).parameters:
-                kind, options = _inputs(node_class)[name]
-                assert kind == "STRING" or isinstance(kind, list), f"{node_id}.{name}"
+        if not hasattr(node_class, "VALIDATE_INPUTS"):
+            continue
+        parameters = inspect.signature(node_class.VALIDATE_INPUTS).parameters
+        defaults = {name: _inputs(node_class)[name][1].get("default") for name in parameters}
+        for name in parameters:
+            kind, options = _inputs(node_class)[name]
+            assert kind in ("STRING", "INT") or isinstance(kind, list), f"{node_id}.{name}"
+            if kind == "INT":
+                for value in (options["min"] - 1, options["max"] + 1):
+                    message = node_class.VALIDATE_INPUTS(**{**defaults, name: value})
+                    assert isinstance(message, str) and message.startswith(name), f"{node_id}.{name}={value}"
 
 
 def test_registration_model_folder_has_extensions(pack):

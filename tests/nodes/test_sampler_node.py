@@ -89,14 +89,14 @@ def test_sampler_background_from_another_foreground_names_both_counts(pack, reli
 
 @pytest.mark.parametrize("text", ["", "0.5, x", "1.0, -1", "nan"])
 def test_sampler_validates_iie_factors(pack, text):
-    message = pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(text)
+    message = pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(text, 16, 4)
     assert isinstance(message, str) and "iie_factors" in message
 
 
 def test_sampler_parses_factor_lists(pack):
     parse = pack.module.nodes.sampler.parse_factors
     assert parse("0.5, 0.75,1.0 1.25;1.5") == (0.5, 0.75, 1.0, 1.25, 1.5)
-    assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS("1.0") is True
+    assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS("1.0", 16, 4) is True
 
 
 def test_sampler_interrupt_raises_without_changing_inputs(pack, relightvid_model, graph, monkeypatch):
@@ -130,7 +130,33 @@ def test_sampler_interrupt_becomes_comfyui_interrupt(pack, relightvid_model, gra
     monkeypatch.setattr(host, "model_management", fake)
     monkeypatch.setattr(host, "load_for_sampling", lambda patcher, memory: torch.device("cpu"))
     monkeypatch.setattr(host, "free_memory", lambda device: 2**40)
-    monkeypatch.setattr(host, "step_callback", lambda steps, device: lambda info: None)
+    monkeypatch.setattr(host, "progress_bar", lambda total: None)
+    monkeypatch.setattr(host, "latent_previewer", lambda device: None)
     with pytest.raises(InterruptProcessingException):
         _relight(pack, relightvid_model, graph)
     assert "flag" not in state  # the flag is cleared, so the next queued job runs normally
+
+
+def test_sampler_reports_progress_per_vae_chunk_and_window(pack, relightvid_model, graph, monkeypatch, caplog):
+    """A long job moves the bar between VAE calls and between windows, and logs its U-Net pass count first."""
+    host = pack.module.nodes.host
+    bars = []
+
+    class Bar:
+        def __init__(self, total):
+            self.total, self.values = total, []
+            bars.append(self)
+
+        def update_absolute(self, value, total=None, preview=None):
+            self.values.append(value)
+
+    monkeypatch.setattr(host, "progress_bar", Bar)
+    monkeypatch.setattr(host, "ENCODE_CHUNK", 1)
+    caplog.set_level("INFO")
+    _relight(pack, relightvid_model, graph, window_length=1, window_overlap=0, steps=2)
+    (bar,) = bars
+    # 2 foreground + 2 background frames through the VAE, then 2 steps x 2 one-frame windows.
+    assert bar.total == 4 + 4
+    assert bar.values[:4] == [1, 2, 3, 4] and bar.values[-1] == bar.total
+    assert bar.values == sorted(bar.values)
+    assert "2 steps x 2 window(s) = 4 U-Net passes" in caplog.text

@@ -1,5 +1,7 @@
-"""Node tests without ComfyUI: the pack imported as ComfyUI imports it, a stand-in ``folder_paths`` over a
-temporary models tree holding tiny weight files, and fake VAE/CLIP/MODEL objects."""
+"""Fixtures of the node tests (tests/nodes, tests/reliability), registered for the whole suite by
+``pytest_plugins`` in tests/conftest.py so the session's single pack and stand-in ``folder_paths`` are shared:
+the pack imported as ComfyUI imports it, a stand-in ``folder_paths`` over a temporary models tree holding
+tiny weight files, and fake VAE/CLIP/MODEL objects."""
 
 from __future__ import annotations
 

@@ -1,0 +1,124 @@
+"""Bad inputs against a real ComfyUI: refused when queued (POST /prompt answers 400 with node_errors, nothing
+runs), in one sentence naming the input; what only the running node can see ends the job in one line. And the
+grain at which a job reports progress."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from harness import FRAMES, EventStream, small_run_settings
+from safetensors.torch import save_file
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
+WORKFLOW = "relightvid_light_preset"
+RUN_TIMEOUT = 900.0
+# Only the keys and shapes ComfyUI's and our detection read: an SDXL U-Net's class embedding and 2048-d context.
+SDXL_KEYS = {
+    "model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3),
+    "model.diffusion_model.label_emb.0.0.weight": (1280, 2816),
+    "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (8, 2048),
+}
+
+
+def _graph(queue_tool, *extra: str) -> dict:
+    graph = json.loads((WORKFLOWS / "api" / f"{WORKFLOW}.json").read_text())
+    return queue_tool.substitute(graph, small_run_settings(WORKFLOW, "bad_input") + list(extra))
+
+
+def _refusal(queue_tool, server, graph: dict) -> dict:
+    """POST /prompt expecting a refusal; returns node id → the distinct messages ComfyUI gave for it."""
+    history_before = server.get("/history")
+    client = queue_tool.Client(server.url)
+    reply = client.request("/prompt", {"prompt": graph, "client_id": client.client_id})
+    assert reply.get("http_status") == 400, reply  # refused as a whole: no output runs
+    assert reply["error"]["type"] == "prompt_outputs_failed_validation", reply
+    assert server.get("/queue") == {"queue_running": [], "queue_pending": []}
+    assert server.get("/history") == history_before
+    messages = {}
+    for node_id, entry in reply["node_errors"].items():
+        details = [error["details"] for error in entry["errors"]]
+        assert not any("Traceback" in text or "\n" in text for text in details), details
+        messages[node_id] = {text.split(" - ", 1)[-1] for text in details}
+    return messages
+
+
+def test_sdxl_base_checkpoint_is_refused_when_queued_naming_sdxl(server, queue_tool):
+    name = f"sdxl_shaped_{uuid.uuid4().hex[:6]}.safetensors"
+    path = server.root / "models" / "checkpoints" / name
+    save_file({key: torch.zeros(shape, dtype=torch.float16) for key, shape in SDXL_KEYS.items()}, str(path))
+    try:
+        messages = _refusal(queue_tool, server, _graph(queue_tool, f"2.base_checkpoint={name}"))
+    finally:
+        path.unlink()
+    assert list(messages) == ["2"], messages
+    (message,) = messages["2"]
+    assert message.startswith(f"base_checkpoint '{name}' is an SDXL model") and "SD1.5" in message, message
+
+
+def test_missing_iclight_file_is_refused_once(server, queue_tool):
+    messages = _refusal(queue_tool, server, _graph(queue_tool, "2.iclight_fbc=iclight_gone.safetensors"))
+    reply_errors = messages["2"]
+    assert list(messages) == ["2"] and len(reply_errors) == 1, messages
+    assert "iclight_fbc" in next(iter(reply_errors))
+
+
+@pytest.mark.parametrize(
+    "assignments, node_id, expected",
+    [
+        (["9.width=100"], "9", "width must be a multiple of 8 pixels; got 100."),
+        (["9.height=60"], "9", "height must be a multiple of 8 pixels; got 60."),
+        (["15.window_length=8", "15.window_overlap=8"], "15", "window_overlap must be smaller than window_length"),
+        (["15.iie_factors=bright"], "15", "iie_factors must be numbers"),
+    ],
+    ids=["width 100", "height 60", "overlap equals length", "iie factors"],
+)
+def test_settings_are_refused_when_queued(server, queue_tool, assignments, node_id, expected):
+    messages = _refusal(queue_tool, server, _graph(queue_tool, *assignments))
+    # ComfyUI files the message under each input the node's VALIDATE_INPUTS takes; it is one sentence.
+    assert list(messages) == [node_id] and len(messages[node_id]) == 1, messages
+    assert next(iter(messages[node_id])).startswith(expected), messages
+
+
+def test_nan_guidance_ends_the_job_in_one_sentence(server, queue_tool):
+    graph = _graph(queue_tool)
+    graph["15"]["inputs"]["text_scale"] = math.nan  # sent as NaN, which ComfyUI's JSON parser and range check pass
+    # Loading the full-size checkpoint on a busy CPU can hold the server's event loop for a while.
+    client = queue_tool.Client(server.url, timeout=300.0)
+    status, cause, files, _entry = queue_tool.run(client, graph, RUN_TIMEOUT, report=lambda _: None)
+    assert status == "error" and cause.endswith("text_scale must be a finite number; got nan."), cause
+    assert not [name for name in files if name.endswith(".mp4")], files
+
+
+def test_sampler_progress_moves_per_vae_chunk_and_per_window(server, queue_tool):
+    """Two steps over the 4-frame clip in windows of 2 (overlap 1: 3 windows): the bar counts the 4 foreground
+    and 4 plate frames through the VAE, then every window of every step, and the log says the pass count."""
+    client = queue_tool.Client(server.url, timeout=300.0)
+    events = EventStream(server.url, client.client_id)
+    progress, finished, deadline = [], None, time.time() + RUN_TIMEOUT
+    try:  # read every event as it comes (no HTTP polling while the CPU is busy sampling)
+        # bf16 halves the U-Net in memory on a CPU shared with other jobs; progress does not depend on it.
+        prompt_id = client.queue(_graph(queue_tool, "15.window_length=2", "15.window_overlap=1", "2.dtype=bf16"))
+        while finished is None and time.time() < deadline:
+            event = events.next_event(timeout=10.0)
+            if event is None or event["data"].get("prompt_id") != prompt_id:
+                continue
+            if event["type"] == "progress" and event["data"].get("node") == "15":
+                progress.append((event["data"]["value"], event["data"]["max"]))
+            if event["type"] in ("execution_success", "execution_error", "execution_interrupted"):
+                finished = event["type"]
+    finally:
+        events.close()
+    entry = queue_tool.wait(client, prompt_id, RUN_TIMEOUT, report=lambda _: None)
+    assert queue_tool.outcome(entry)[0] == "success", queue_tool.outcome(entry)
+    total = 2 * FRAMES + 2 * 3
+    assert {maximum for _value, maximum in progress} == {total}, progress
+    values = [value for value, _maximum in progress]
+    assert values[-1] == total and values == sorted(values) and len(set(values)) >= 2 + 2 * 3, values
+    assert finished == "execution_success"
+    assert "2 steps x 3 window(s) = 6 U-Net passes" in server.log_text()

@@ -1,0 +1,335 @@
+"""Bad inputs entering through the nodes: each is refused in one sentence naming the input, without
+traceback-like text, leaving the input tensors and the model/input folders as they were.
+
+Queue-time cases call ``VALIDATE_INPUTS`` with what ComfyUI would pass (widget values; None for a link);
+node-entry cases call the node function as ComfyUI runs it (with values ComfyUI's own min/max check lets
+through, NaN above all, or that a direct caller could pass).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from _support.comfy_fakes import (
+    BASE_FILE,
+    ENV_MAP_FILE,
+    FC_FILE,
+    ICLIGHT_FILE,
+    MOTION_FILE,
+    FakeModel,
+    clip_frames,
+    disc_masks,
+)
+from safetensors.torch import save_file
+
+# Quick settings on top of each node's declared defaults.
+SAMPLER_OVERRIDES = {"seed": 7, "steps": 1, "scheduler": "ddim"}
+FOREGROUND_OVERRIDES = {"width": 64, "height": 64}
+
+# Base checkpoints of other families, with only the keys (and shapes) that identify them.
+SDXL_FILE, SD2_FILE, SD3_FILE, FLUX_FILE = "sdxl_base.safetensors", "sd21.safetensors", "sd3.safetensors", "flux.sft"
+LDM = "model.diffusion_model."
+FAMILY_KEYS = {
+    SDXL_FILE: {
+        LDM + "input_blocks.0.0.weight": (320, 4, 3, 3),
+        LDM + "label_emb.0.0.weight": (1280, 2816),
+        LDM + "input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (8, 2048),
+    },
+    SD2_FILE: {
+        LDM + "input_blocks.0.0.weight": (320, 4, 3, 3),
+        LDM + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (8, 1024),
+    },
+    SD3_FILE: {LDM + "joint_blocks.0.x_block.attn.qkv.weight": (8, 8), LDM + "x_embedder.proj.weight": (8, 16, 2, 2)},
+    FLUX_FILE: {"double_blocks.0.img_attn.qkv.weight": (8, 8), "img_in.weight": (8, 64)},
+}
+TRACEBACK_MARKS = ("Traceback", 'File "', "line ", "Error:", "\n")
+
+
+def assert_one_sentence(message: object, input_name: str) -> None:
+    """One sentence that names ``input_name``, with nothing of a traceback in it."""
+    assert isinstance(message, str), message
+    assert input_name in message, message
+    assert not any(mark in message for mark in TRACEBACK_MARKS), message
+    assert message.rstrip().endswith("."), message
+    assert not re.search(r"\.\s+[A-Z]", message), f"more than one sentence: {message}"
+
+
+def widget_defaults(node_class, **overrides) -> dict:
+    """Every widget's declared default (a combo's first choice when it has none), then ``overrides``."""
+    declared = node_class.INPUT_TYPES()
+    defaults = {}
+    for name, spec in {**declared["required"], **declared.get("optional", {})}.items():
+        options = spec[1] if len(spec) > 1 else {}
+        if "default" in options:
+            defaults[name] = options["default"]
+        elif isinstance(spec[0], list) and spec[0]:
+            defaults[name] = spec[0][0]
+    return {**defaults, **overrides}
+
+
+def tree(root: Path) -> dict[str, int]:
+    """Every file under ``root`` with its size: a failing node must not add, remove or change one."""
+    return {str(path.relative_to(root)): path.stat().st_size for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def other_family_files(pack):
+    folder = pack.base / "models" / "checkpoints"
+    for name, shapes in FAMILY_KEYS.items():
+        save_file({key: torch.zeros(shape, dtype=torch.float16) for key, shape in shapes.items()}, str(folder / name))
+    yield
+    for name in FAMILY_KEYS:
+        os.remove(folder / name)
+
+
+@pytest.fixture(scope="module")
+def settings(pack) -> dict:
+    """node id → the widget values a test starts from."""
+    return {
+        "RelightVidSampler": widget_defaults(pack.nodes["RelightVidSampler"], **SAMPLER_OVERRIDES),
+        "RelightVidForeground": widget_defaults(pack.nodes["RelightVidForeground"], **FOREGROUND_OVERRIDES),
+        "RelightVidLightPreset": widget_defaults(pack.nodes["RelightVidLightPreset"]),
+        "RelightVidHDRMap": widget_defaults(pack.nodes["RelightVidHDRMap"], env_map=ENV_MAP_FILE),
+    }
+
+
+@pytest.fixture
+def graph(pack, vae, clip, settings):
+    foreground, *_ = pack.node("RelightVidForeground").prepare(
+        clip_frames(2, 64, 64), vae, mask=disc_masks(2, 64, 64), **settings["RelightVidForeground"]
+    )
+    background, _ = pack.node("RelightVidLightPreset").render(foreground, **settings["RelightVidLightPreset"])
+    (text,) = pack.node("RelightVidTextConditioning").combine(clip.encode("light from the left"), clip=clip)
+    return {"foreground": foreground, "background": background, "text": text}
+
+
+def refused_at_queue(pack, node_id: str, input_name: str, **values) -> None:
+    """``VALIDATE_INPUTS`` returns one sentence naming ``input_name`` and writes nothing."""
+    before = tree(pack.base)
+    assert_one_sentence(pack.nodes[node_id].VALIDATE_INPUTS(**values), input_name)
+    assert tree(pack.base) == before
+
+
+def refused_at_entry(pack, call, input_name: str, tensors: list[torch.Tensor]) -> None:
+    """``call()`` raises one of the pack's errors in one sentence naming ``input_name``; the tensors it was
+    given and the folders are unchanged."""
+    copies = [tensor.clone() for tensor in tensors]
+    before = tree(pack.base)
+    with pytest.raises(pack.core.errors.RelightVidError) as caught:
+        call()
+    assert_one_sentence(str(caught.value), input_name)
+    assert all(torch.equal(tensor, copy) for tensor, copy in zip(tensors, copies))
+    assert tree(pack.base) == before
+
+
+# --- queue time: VALIDATE_INPUTS ---------------------------------------------------------------------
+
+
+SAMPLER_QUEUE_CASES = [
+    ("window overlap equals length", {"window_length": 16, "window_overlap": 16}, "window_overlap"),
+    ("window overlap beyond length", {"window_length": 8, "window_overlap": 12}, "window_overlap"),
+    ("window length 0", {"window_length": 0, "window_overlap": 0}, "window_length"),
+    ("window length past the position encoding", {"window_length": 33, "window_overlap": 4}, "window_length"),
+    ("negative overlap", {"window_overlap": -1}, "window_overlap"),
+    ("factors not numbers", {"iie_factors": "bright, dark"}, "iie_factors"),
+    ("no factors", {"iie_factors": " , "}, "iie_factors"),
+    ("zero factor", {"iie_factors": "0, 1.0"}, "iie_factors"),
+    ("infinite factor", {"iie_factors": "inf"}, "iie_factors"),
+    ("NaN factor", {"iie_factors": "1.0 nan"}, "iie_factors"),
+    ("too many factors", {"iie_factors": ", ".join(["1.0"] * 17)}, "iie_factors"),
+]
+
+
+def _cases(cases: list[tuple]) -> dict:
+    """parametrize arguments from (id, values..., input name) rows."""
+    return {"argvalues": [case[1:] for case in cases], "ids": [case[0] for case in cases]}
+
+
+@pytest.mark.parametrize("values, input_name", **_cases(SAMPLER_QUEUE_CASES))
+def test_sampler_refuses_at_queue_time(pack, values, input_name):
+    defaults = {"iie_factors": "1.0", "window_length": 16, "window_overlap": 4}
+    refused_at_queue(pack, "RelightVidSampler", input_name, **{**defaults, **values})
+
+
+def test_sampler_queue_check_passes_linked_inputs(pack):
+    # ComfyUI passes a linked widget as None: nothing to check before it runs.
+    assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(None, None, None) is True
+
+
+SIZE_QUEUE_CASES = [
+    ("width 100", "RelightVidForeground", {"width": 100, "height": 512}, "width"),
+    ("height 100", "RelightVidForeground", {"width": 512, "height": 100}, "height"),
+    ("width 0", "RelightVidForeground", {"width": 0, "height": 512}, "width"),
+    ("height past the maximum", "RelightVidForeground", {"width": 512, "height": 8200}, "height"),
+    ("fit width 100", "RelightVidFitFrames", {"width": 100, "height": 512}, "width"),
+    ("fit height not whole", "RelightVidFitFrames", {"width": 512, "height": 512.5}, "height"),
+]
+
+
+@pytest.mark.parametrize("node_id, values, input_name", **_cases(SIZE_QUEUE_CASES))
+def test_sizes_are_refused_at_queue_time(pack, node_id, values, input_name):
+    refused_at_queue(pack, node_id, input_name, **values)
+
+
+@pytest.mark.parametrize(
+    "family, file_name", [("SDXL", SDXL_FILE), ("SD2", SD2_FILE), ("SD3", SD3_FILE), ("Flux", FLUX_FILE)]
+)
+def test_base_checkpoint_of_another_family_is_named_at_queue_time(pack, other_family_files, family, file_name):
+    message = pack.nodes["RelightVidUNetLoader"].VALIDATE_INPUTS(file_name)
+    assert_one_sentence(message, "base_checkpoint")
+    assert family in message and "SD1.5" in message and "conv_in" not in message
+
+
+def test_missing_base_checkpoint_is_named_at_queue_time(pack):
+    refused_at_queue(pack, "RelightVidUNetLoader", "base_checkpoint", base_checkpoint="realvis.safetensors")
+
+
+def test_missing_temporal_weights_are_named_at_queue_time(pack):
+    refused_at_queue(pack, "RelightVidTemporalLoader", "temporal_weights", temporal_weights="mm_missing.pth")
+
+
+@pytest.mark.parametrize("env_map", ["sky_missing.hdr", "photo.png"])
+def test_bad_env_map_is_named_at_queue_time(pack, env_map):
+    refused_at_queue(pack, "RelightVidHDRMap", "env_map", env_map=env_map)
+
+
+def test_bad_light_colour_is_named_at_queue_time(pack):
+    refused_at_queue(pack, "RelightVidLightPreset", "color", color="warm")
+
+
+# --- node entry: values ComfyUI's own checks let through, or a direct caller passes ----------------------
+
+
+SAMPLER_ENTRY_CASES = [
+    ("NaN text guidance", {"text_scale": math.nan}, "text_scale"),
+    ("infinite image guidance", {"image_scale": math.inf}, "image_scale"),
+    ("negative infinite text guidance", {"text_scale": -math.inf}, "text_scale"),
+    ("NaN guidance rescale", {"guidance_rescale": math.nan}, "guidance_rescale"),
+    ("seed past 64 bits", {"seed": 2**64}, "seed"),
+    ("negative seed", {"seed": -1}, "seed"),
+    ("fractional seed", {"seed": 1.5}, "seed"),
+    ("no steps", {"steps": 0}, "steps"),
+    ("overlap equals length", {"window_length": 8, "window_overlap": 8}, "window_overlap"),
+    ("factors not numbers", {"iie_factors": "one"}, "iie_factors"),
+]
+
+
+@pytest.mark.parametrize("overrides, input_name", **_cases(SAMPLER_ENTRY_CASES))
+def test_sampler_refuses_at_entry(pack, relightvid_model, graph, settings, overrides, input_name):
+    foreground = graph["foreground"]
+
+    values = {**settings["RelightVidSampler"], **overrides}
+
+    def call():
+        pack.node("RelightVidSampler").relight(relightvid_model, **graph, **values)
+
+    refused_at_entry(pack, call, input_name, [foreground.frames, foreground.masks, graph["text"].cond])
+
+
+HDR_ENTRY_CASES = [
+    ("infinite yaw", {"yaw": math.inf}, "yaw"),
+    ("NaN yaw", {"yaw": math.nan}, "yaw"),
+    ("NaN yaw speed", {"yaw_speed": math.nan}, "yaw_speed"),
+    ("infinite exposure", {"exposure": math.inf}, "exposure"),
+    ("NaN field of view", {"fov": math.nan}, "fov"),
+    ("pitch past the pole", {"pitch": 91.0}, "pitch"),
+]
+
+
+@pytest.mark.parametrize("overrides, input_name", **_cases(HDR_ENTRY_CASES))
+def test_hdr_map_refuses_at_entry(pack, graph, settings, overrides, input_name):
+    foreground = graph["foreground"]
+
+    def call():
+        pack.node("RelightVidHDRMap").render(foreground, **{**settings["RelightVidHDRMap"], **overrides})
+
+    refused_at_entry(pack, call, input_name, [foreground.frames])
+
+
+@pytest.mark.parametrize(
+    "overrides, input_name", [({"intensity": math.nan}, "intensity"), ({"softness": math.inf}, "softness")]
+)
+def test_light_preset_refuses_at_entry(pack, graph, settings, overrides, input_name):
+    foreground = graph["foreground"]
+
+    def call():
+        pack.node("RelightVidLightPreset").render(foreground, **{**settings["RelightVidLightPreset"], **overrides})
+
+    refused_at_entry(pack, call, input_name, [foreground.frames])
+
+
+@pytest.mark.parametrize(
+    "overrides, input_name", [({"width": 100}, "width"), ({"feather": math.nan}, "feather"), ({"grow": 65}, "grow")]
+)
+def test_foreground_refuses_at_entry(pack, vae, settings, overrides, input_name):
+    frames, masks = clip_frames(2, 64, 64), disc_masks(2, 64, 64)
+
+    values = {**settings["RelightVidForeground"], **overrides}
+
+    def call():
+        pack.node("RelightVidForeground").prepare(frames, vae, mask=masks, **values)
+
+    refused_at_entry(pack, call, input_name, [frames, masks])
+    assert vae.calls == []  # refused before any work
+
+
+def test_fit_frames_refuses_a_size_at_entry(pack):
+    frames = clip_frames(2, 64, 64)
+    refused_at_entry(pack, lambda: pack.node("RelightVidFitFrames").fit(frames, "cover", 64, 100), "height", [frames])
+
+
+@pytest.mark.parametrize("family, file_name", [("SDXL", SDXL_FILE), ("Flux", FLUX_FILE)])
+def test_unet_loader_names_the_family_of_a_base_file_at_entry(pack, other_family_files, family, file_name):
+    with pytest.raises(pack.core.errors.RelightVidError) as caught:
+        pack.node("RelightVidUNetLoader").load(file_name, ICLIGHT_FILE, "fp32")
+    assert_one_sentence(str(caught.value), "base_checkpoint")
+    assert family in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "family, keys",
+    [
+        ("SDXL", {"label_emb.0.0.weight": (1280, 2816), "input_blocks.0.0.weight": (320, 4, 3, 3)}),
+        ("SD2", {"input_blocks.0.0.weight": (320, 4, 3, 3), "input_blocks.1.1.attn2.to_k.weight": (8, 1024)}),
+        ("SD3", {"joint_blocks.0.x_block.attn.qkv.weight": (8, 8)}),
+        ("Flux", {"double_blocks.0.img_attn.qkv.weight": (8, 8)}),
+    ],
+)
+def test_unet_loader_names_the_family_of_a_connected_model(pack, family, keys):
+    model = FakeModel({key: torch.zeros(shape) for key, shape in keys.items()})
+    weights = {key: value.clone() for key, value in model.state_dict.items()}
+
+    def call():
+        pack.node("RelightVidUNetLoader").load("(connected MODEL)", ICLIGHT_FILE, "fp32", model=model)
+
+    refused_at_entry(pack, call, "the connected MODEL", list(weights.values()))
+    with pytest.raises(pack.core.errors.RelightVidError, match=family):
+        call()
+    assert all(torch.equal(model.state_dict[key], value) for key, value in weights.items())
+
+
+def test_unet_loader_names_a_missing_iclight_file_once(pack):
+    # ComfyUI refuses a value missing from the iclight_fbc list at queue time (once, under that input);
+    # a direct call names the input and the folders it looked in.
+    loader = pack.node("RelightVidUNetLoader")
+    refused_at_entry(pack, lambda: loader.load(BASE_FILE, "iclight_gone.safetensors", "fp32"), "iclight_fbc", [])
+
+
+def test_unet_loader_refuses_the_fc_file(pack):
+    with pytest.raises(pack.core.errors.RelightVidError, match="fc") as caught:
+        pack.node("RelightVidUNetLoader").load(BASE_FILE, FC_FILE, "fp32")
+    assert "\n" not in str(caught.value)
+
+
+def test_temporal_loader_refuses_missing_weights_at_entry(pack, relightvid_model):
+    (spatial,) = pack.node("RelightVidUNetLoader").load(BASE_FILE, ICLIGHT_FILE, "fp32")
+    before = {key: value.clone() for key, value in list(spatial.state_dict.items())[:4]}
+    loader = pack.node("RelightVidTemporalLoader")
+    refused_at_entry(pack, lambda: loader.load(spatial, "gone.pth"), "temporal_weights", [])
+    assert all(torch.equal(spatial.state_dict[key], value) for key, value in before.items())
+    assert MOTION_FILE in pack.nodes["RelightVidTemporalLoader"].INPUT_TYPES()["required"]["temporal_weights"][0]
