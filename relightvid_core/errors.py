@@ -18,5 +18,9 @@ class MissingFileError(RelightVidError, FileNotFoundError):
     """A file or folder the user named does not exist."""
 
 
+class MissingDependencyError(RelightVidError, ImportError):
+    """An optional package that one feature needs is not installed; the message names what to install."""
+
+
 class SamplingInterrupted(RelightVidError):
     """The caller's interrupt check asked sampling to stop; no input tensor was changed."""

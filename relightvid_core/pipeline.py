@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
@@ -40,7 +40,6 @@ from .conditioning import (
 )
 from .contact_sheet import DEFAULT_SHEET_FRAMES, contact_sheet, write_image
 from .errors import InputError
-from .models import RelightVidUNet
 from .sampling import ContextWindows, StepInfo, iie_image_conditions, sample
 from .vae import (
     DEFAULT_DECODE_CHUNK,
@@ -51,6 +50,9 @@ from .vae import (
     encode_frames,
 )
 from .video_io import read_image, read_video, write_video
+
+if TYPE_CHECKING:  # the network imports diffusers (seconds); callers bring a built one
+    from .models import RelightVidUNet
 
 logger = logging.getLogger(__name__)
 

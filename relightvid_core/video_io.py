@@ -14,12 +14,11 @@ import uuid
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 import torch
 
 from .errors import InputError
+from .optional import require
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +39,7 @@ def _require_file(path: Path, what: str) -> None:
 def _decode_still(path: Path, flags: int) -> np.ndarray:
     """Decode an image file with OpenCV, reading bytes through numpy so non-ASCII paths work on Windows."""
     _require_file(path, "image")
+    cv2 = require("cv2", "reading still images and masks")
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
@@ -69,6 +69,7 @@ def read_image(path: str | Path) -> torch.Tensor:
         InputError: the file is missing or is not an image.
     """
     path = Path(path)
+    cv2 = require("cv2", "reading still images")
     image = _to_unit_range(_decode_still(path, cv2.IMREAD_UNCHANGED), path)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -93,6 +94,7 @@ def read_mask(path: str | Path) -> torch.Tensor:
         InputError: the file is missing or is not an image.
     """
     path = Path(path)
+    cv2 = require("cv2", "reading masks")
     image = _decode_still(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     return torch.from_numpy(np.clip(_to_unit_range(image, path), 0.0, 1.0))
 
@@ -158,6 +160,7 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
     _require_file(path, "video")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"max_frames must be at least 1 (or None for all frames), got {max_frames}.")
+    av = require("av", "reading videos")
     frames: list[np.ndarray] = []
     try:
         with av.open(str(path)) as container:
@@ -225,6 +228,7 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
         raise InputError(f"fps must be > 0, got {fps}.")
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist.")
+    av = require("av", "writing videos")
     pixels = _pad_to_even(_frames_to_uint8(frames))
     # A fresh hidden name beside the target (created by FFmpeg, so it gets the user's usual permissions).
     temporary = str(path.parent / f".{path.stem}.{uuid.uuid4().hex}.partial.mp4")
@@ -255,6 +259,7 @@ def write_mask_folder(folder: str | Path, masks: torch.Tensor) -> Path:
     Returns:
         The folder.
     """
+    cv2 = require("cv2", "writing mask images")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for index, mask in enumerate(masks):

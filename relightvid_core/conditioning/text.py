@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers.loaders.single_file_utils import LDM_CLIP_PREFIX_TO_REMOVE, convert_ldm_clip_checkpoint
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+if TYPE_CHECKING:  # transformers is imported where a text encoder is loaded: it costs seconds
+    from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..errors import InputError, WeightFormatError
 from ..weights.files import open_source
@@ -105,6 +107,8 @@ def _load_tokenizer(folder: Path) -> CLIPTokenizer:
     missing = [name for name in TOKENIZER_FILES if not (folder / name).is_file()]
     if missing:
         raise InputError(f"tokenizer folder {folder} lacks {', '.join(missing)}; {TOKENIZER_HELP}.")
+    from transformers import CLIPTokenizer
+
     return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
@@ -129,6 +133,8 @@ def _model_from_state_dict(
     state_dict: Mapping[str, torch.Tensor], config: Mapping, source_name: str
 ) -> CLIPTextModel:
     """CLIPTextModel from CLIP weights keyed ``text_model.*`` (or without that level), validated before loading."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
     # Build on the meta device: a random initialisation of 123 M parameters would be thrown away.
     with torch.device("meta"):
         model = CLIPTextModel(CLIPTextConfig(**config))
@@ -146,6 +152,8 @@ def _model_from_state_dict(
 
 def _text_weights_from_checkpoint(checkpoint: str | Path | Mapping[str, torch.Tensor]) -> tuple[dict, str]:
     """The text encoder of a single-file SD1.5 checkpoint, renamed to transformers' keys."""
+    from diffusers.loaders.single_file_utils import LDM_CLIP_PREFIX_TO_REMOVE, convert_ldm_clip_checkpoint
+
     source = open_source(checkpoint)
     try:
         keys = [key for key in source.shapes() if key.startswith(tuple(LDM_CLIP_PREFIX_TO_REMOVE))]
@@ -202,6 +210,8 @@ def load_text_encoder(
         folder = model_dir / "text_encoder" if (model_dir / "text_encoder").is_dir() else model_dir
         if not (folder / "config.json").is_file():
             raise InputError(f"{model_dir} has no text_encoder/config.json; expected a diffusers SD1.5 folder.")
+        from transformers import CLIPTextModel
+
         model = CLIPTextModel.from_pretrained(str(folder), local_files_only=True, torch_dtype=dtype)
     else:
         weights, name = _text_weights_from_checkpoint(path_or_dir)
