@@ -234,6 +234,7 @@ def _add_metrics(commands: argparse._SubParsersAction, with_options: bool = True
     add("--reference", type=Path, help="reference video of the same frames and size (for PSNR, SSIM)")
     add("--flow-from", type=Path, metavar="VIDEO", help="take the warp error's flow from this video (e.g. the input)")
     add("--json", action="store_true", help="print one JSON object instead of a table")
+    add("--plot", type=Path, metavar="PNG", help="also draw the values per frame into this image")
     parser.set_defaults(run=_run_metrics)
 
 
@@ -403,27 +404,22 @@ def _run_demo(args: argparse.Namespace) -> None:
     print(UNTRAINED_NOTE)
 
 
-def _format(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def _run_metrics(args: argparse.Namespace) -> None:
+    from .contact_sheet import write_image
     from .metrics import measure_files
+    from .metrics_plot import plot_frame_metrics
 
     metrics = measure_files(args.video, args.reference, args.flow_from)
+    if args.plot is not None:
+        write_image(args.plot, plot_frame_metrics(metrics.series))
     if args.json:
         print(json.dumps({"video": str(args.video), **metrics.as_dict()}))
         return
-    rows = [
-        ("frames", str(metrics.frames)),
-        ("PSNR (dB)", _format(metrics.psnr, 2)),
-        ("SSIM", _format(metrics.ssim, 4)),
-        ("warp error", _format(metrics.warp_error, 5)),
-        ("flicker index", _format(metrics.flicker, 5)),
-    ]
     print(f"{args.video}")
-    for name, value in rows:
+    for name, value in metrics.table_rows():
         print(f"  {name:<14}{value:>12}")
+    if args.plot is not None:
+        print(f"wrote {args.plot} (per-frame plot)")
 
 
 def _run_convert(args: argparse.Namespace) -> None:

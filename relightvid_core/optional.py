@@ -15,7 +15,7 @@ from .errors import MissingDependencyError
 # import name → what to install, as the end of the sentence "<feature> needs …".
 INSTALL_HINTS = {
     "cv2": (
-        "OpenCV (the cv2 module), which is not importable here: install one OpenCV wheel, e.g. "
+        "OpenCV (the cv2 module), which is not importable here: install one OpenCV wheel such as "
         "`pip install opencv-python-headless`, or keep the opencv-python another package brought, never both"
     ),
     "OpenEXR": "the OpenEXR package, which is not importable here: `pip install OpenEXR`",
@@ -33,3 +33,12 @@ def require(module: str, feature: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         raise MissingDependencyError(f"{feature[:1].upper()}{feature[1:]} needs {INSTALL_HINTS[module]}.") from error
+
+
+def missing(module: str, feature: str) -> str | None:
+    """The sentence :func:`require` would raise for ``feature``, or None when ``module`` imports."""
+    try:
+        require(module, feature)
+    except MissingDependencyError as error:
+        return str(error)
+    return None
