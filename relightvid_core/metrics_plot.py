@@ -55,7 +55,7 @@ def _nice_ticks(low: float, high: float) -> list[float]:
 
 def _tick_label(value: float, ticks: Sequence[float]) -> str:
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-    digits = max(0, -math.floor(math.log10(step)) + (0 if step / 10 ** math.floor(math.log10(step)) == 1 else 1))
+    digits = max(0, -math.floor(math.log10(step) + 1e-9))  # steps are 1, 2 or 5 × 10^k: their own digits suffice
     return f"{value:.{digits}f}"
 
 
