@@ -12,51 +12,21 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm import tqdm
-
-from .conditioning import PRESET_NAMES, LengthPolicy, SizePolicy
-from .conditioning.hdr import ANGLE_RANGE, EXPOSURE_RANGE
-from .conditioning.presets import LIGHT_DIRECTIONS, MAX_INTENSITY
-from .contact_sheet import DEFAULT_SHEET_FRAMES, MAX_SHEET_FRAMES
-from .demo import DEMO_FOLDER, DEMO_SEED, DEMO_SEED_MAX, DEMO_STEPS, run_demo, write_tiny_models
 from .errors import InputError, RelightVidError
-from .metrics import measure_files
-from .model_files import (
-    DEFAULT_MODELS_DIR,
-    DTYPES,
-    MERGED_NAME,
-    convert_to_merged,
-    describe,
-    load_components,
-    locate_model_files,
-    pick_device,
-    pick_dtype,
-)
-from .models import TINY
-from .pipeline import (
-    DEFAULT_PROMPT,
-    BackgroundFile,
-    Components,
-    EnvironmentMap,
-    IIE_FACTOR_RANGE,
-    JobPlan,
-    MAX_FRAMES,
-    MAX_STEPS,
-    LightingSource,
-    LightPreset,
-    SamplingSettings,
-    VideoJob,
-    run_video_job,
-)
-from .sampling import DEFAULT_IIE_FACTORS, FUSIONS, MAX_WINDOW_FRAMES, SCHEDULER_NAMES, ContextWindows, StepInfo
-from .sampling.checks import GUIDANCE_RANGE
 from .values import SEED_MAX, Range, check_number, check_seed, check_whole
-from .video_io import VIDEO_FORMATS
-from .weights.detect import MOTION_VARIANT_FORMATS
+
+# The library (torch, diffusers, OpenCV …) is imported by the sub-command that runs, and a sub-command's
+# options only when it is named: `relightvid --help` then answers at once instead of after seconds of imports.
+if TYPE_CHECKING:
+    import torch
+    from tqdm import tqdm
+
+    from .pipeline import Components, JobPlan, LightingSource
+    from .sampling import StepInfo
 
 PROG = "relightvid"
 EXIT_USER_ERROR = 2  # argparse's status for bad arguments; used for every input the user can fix
@@ -66,8 +36,6 @@ OFFICIAL_INPUT = "./assets/input/woman.mp4"
 OFFICIAL_MASK = "./assets/mask/woman"
 OFFICIAL_BG = "./assets/video_bg/universe1.mp4"
 OFFICIAL_OUTPUT = "output/woman_universe1.mp4"
-BACKGROUND_FITS = [p.value for p in SizePolicy if p is not SizePolicy.MULTIPLE_OF_64]
-DTYPE_NAMES = ("auto", *DTYPES)
 # The demo's tiny networks run thousands of very small ops, which more threads barely speed up; on cores shared
 # with other work, OpenMP's spinning barriers made 2 threads about 5x slower than 1 (bench: 76 s against 14 s).
 DEMO_THREADS = 1
@@ -135,6 +103,9 @@ def _seed(text: str) -> int:
 
 def _direction(text: str) -> str | float:
     """A light preset name, or a finite angle in degrees."""
+    from .conditioning import PRESET_NAMES
+    from .conditioning.presets import LIGHT_DIRECTIONS
+
     if text in LIGHT_DIRECTIONS or text == "ambient":
         return text
     try:
@@ -147,7 +118,16 @@ def _direction(text: str) -> str | float:
     return value
 
 
+def _fit_choices() -> list[str]:
+    """The size policies that fit a clip to a given size (backgrounds, flow clips)."""
+    from .conditioning import SizePolicy
+
+    return [p.value for p in SizePolicy if p is not SizePolicy.MULTIPLE_OF_64]
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    from .weights.detect import MOTION_VARIANT_FORMATS
+
     group = parser.add_argument_group("model files (default: the official layout in ./models, downloaded if missing)")
     add = group.add_argument
     add("--models", type=Path, metavar="DIR", help="models folder (default ./models)")
@@ -170,12 +150,24 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     add("--no-download", action="store_true", help="never download; fail, listing what is missing")
 
 
-def _add_relight(commands: argparse._SubParsersAction) -> None:
+def _add_relight(commands: argparse._SubParsersAction, with_options: bool = True) -> None:
     parser = commands.add_parser(
         "relight",
         help="relight a video (the official inference.py flags work as there)",
         description="Relight a foreground video with a background video, a light preset or an HDR map.",
     )
+    if not with_options:
+        return
+    from .conditioning import PRESET_NAMES, LengthPolicy, SizePolicy
+    from .conditioning.hdr import ANGLE_RANGE, EXPOSURE_RANGE
+    from .conditioning.presets import MAX_INTENSITY
+    from .contact_sheet import DEFAULT_SHEET_FRAMES, MAX_SHEET_FRAMES
+    from .model_files import DTYPES
+    from .pipeline import DEFAULT_PROMPT, IIE_FACTOR_RANGE, MAX_FRAMES, MAX_STEPS
+    from .sampling import DEFAULT_IIE_FACTORS, FUSIONS, MAX_WINDOW_FRAMES, SCHEDULER_NAMES
+    from .sampling.checks import GUIDANCE_RANGE
+    from .video_io import VIDEO_FORMATS
+
     official = parser.add_argument_group("official inference.py flags")
     add = official.add_argument
     add("--input", type=Path, default=Path(OFFICIAL_INPUT), help="foreground video (default %(default)s)")
@@ -245,7 +237,7 @@ def _add_relight(commands: argparse._SubParsersAction) -> None:
         default=LengthPolicy.LOOP.value,
         help="default %(default)s",
     )
-    add("--bg-fit", choices=BACKGROUND_FITS, default=SizePolicy.COVER.value, help="default %(default)s")
+    add("--bg-fit", choices=_fit_choices(), default=SizePolicy.COVER.value, help="default %(default)s")
     add("--bg-flip", action="store_true", help="mirror the background left-right")
 
     add = parser.add_argument_group("light preset (--light)").add_argument
@@ -304,7 +296,7 @@ def _add_relight(commands: argparse._SubParsersAction) -> None:
         metavar="K",
         help=f"IIE over these fg brightness factors; alone: {factors} (default off)",
     )
-    add("--dtype", choices=DTYPE_NAMES, default="auto", help="auto: fp16 on GPUs, fp32 on the CPU")
+    add("--dtype", choices=("auto", *DTYPES), default="auto", help="auto: fp16 on GPUs, fp32 on the CPU")
     add("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, cuda:1, mps ...")
 
     add = parser.add_argument_group("output").add_argument
@@ -320,13 +312,18 @@ def _add_relight(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_relight)
 
 
-def _add_demo(commands: argparse._SubParsersAction) -> None:
+def _add_demo(commands: argparse._SubParsersAction, with_options: bool = True) -> None:
     parser = commands.add_parser(
         "demo",
         help="the whole pipeline on tiny untrained networks and a procedural clip (no downloads)",
         description="Make a procedural clip, mask and background, relight them with tiny seeded random networks "
         "(IIE, two context windows) and write an mp4 and a contact sheet. " + UNTRAINED_NOTE,
     )
+    if not with_options:
+        return
+    from .demo import DEMO_FOLDER, DEMO_SEED, DEMO_SEED_MAX, DEMO_STEPS
+    from .pipeline import MAX_STEPS
+
     add = parser.add_argument
     add(
         "--output",
@@ -346,7 +343,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_demo)
 
 
-def _add_metrics(commands: argparse._SubParsersAction) -> None:
+def _add_metrics(commands: argparse._SubParsersAction, with_options: bool = True) -> None:
     parser = commands.add_parser(
         "metrics",
         help="PSNR/SSIM against a reference, warp error and flicker index",
@@ -354,32 +351,39 @@ def _add_metrics(commands: argparse._SubParsersAction) -> None:
         "warped back to t, mean absolute error over non-occluded pixels) and flicker index (mean absolute "
         "change of per-frame mean luma). Values in 0..1 units except PSNR (dB).",
     )
+    if not with_options:
+        return
     add = parser.add_argument
     add("video", type=Path, help="the video to measure")
     add("--reference", type=Path, help="reference video of the same frames and size (for PSNR, SSIM)")
     add("--flow-from", type=Path, metavar="VIDEO", help="take the warp error's flow from this video (e.g. the input)")
     add(
         "--flow-fit",
-        choices=BACKGROUND_FITS,
-        default=SizePolicy.COVER.value,
+        choices=_fit_choices(),
+        default="cover",
         help="how the --flow-from clip is brought to the video's size: the --size-policy of the run that "
         "made the video (default %(default)s)",
     )
     add("--json", action="store_true", help="print one JSON object instead of a table")
+    add("--plot", type=Path, metavar="PNG", help="also draw the values per frame into this image")
     parser.set_defaults(run=_run_metrics)
 
 
-def _add_convert(commands: argparse._SubParsersAction) -> None:
+def _add_convert(commands: argparse._SubParsersAction, with_options: bool = True) -> None:
     parser = commands.add_parser(
         "convert",
         help="merge the three official files into one safetensors U-Net",
         description="Merge SD1.5 U-Net + IC-Light fbc offsets + RelightVid temporal modules into one file "
         "that `relight --merged` (or a models folder) loads directly.",
     )
+    if not with_options:
+        return
+    from .model_files import DTYPES, MERGED_NAME
+
     _add_model_options(parser)
     add = parser.add_argument
     add("--output", type=Path, metavar="FILE", help=f"the merged file (default <models>/{MERGED_NAME})")
-    add("--dtype", choices=DTYPE_NAMES[1:], default="fp16", help="stored precision (default %(default)s)")
+    add("--dtype", choices=tuple(DTYPES), default="fp16", help="stored precision (default %(default)s)")
     add(
         "--tiny-demo",
         type=Path,
@@ -389,15 +393,23 @@ def _add_convert(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_convert)
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = {"relight": _add_relight, "demo": _add_demo, "metrics": _add_metrics, "convert": _add_convert}
+
+
+def build_parser(with_options: Collection[str] = tuple(COMMANDS)) -> argparse.ArgumentParser:
+    """The command line; only the sub-commands in ``with_options`` get their options (each imports its part
+    of the library to list choices and defaults); the others are named, for the top-level help."""
     parser = _Parser(prog=PROG, description="RelightVid: temporally consistent video relighting.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_relight(commands)
-    _add_demo(commands)
-    _add_metrics(commands)
-    _add_convert(commands)
+    for name, add_command in COMMANDS.items():
+        add_command(commands, with_options=name in with_options)
     return parser
+
+
+def _named_command(argv: Sequence[str]) -> list[str]:
+    """The sub-command in ``argv``: its first word that is not an option (the top level takes no values)."""
+    return [word for word in argv if not word.startswith("-")][:1]
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -428,6 +440,8 @@ class _StepBar:
         unet.register_forward_pre_hook(count, with_kwargs=True)
 
     def _open(self) -> tqdm:
+        from tqdm import tqdm
+
         if self.bar is None:
             total, unit = (self.evaluations, "U-Net eval") if self.evaluations else (None, "step")
             self.bar = tqdm(total=total, desc="sampling", unit=unit, disable=not self.enabled)
@@ -445,6 +459,8 @@ class _StepBar:
 
 
 def _lighting(args: argparse.Namespace) -> LightingSource:
+    from .pipeline import BackgroundFile, EnvironmentMap, LightPreset
+
     if args.light is not None:
         return LightPreset(
             args.light, tuple(args.light_color), args.light_intensity, args.light_softness, args.light_end
@@ -459,6 +475,8 @@ def _lighting(args: argparse.Namespace) -> LightingSource:
 def _components_loader(
     args: argparse.Namespace, device: torch.device, dtype: torch.dtype, bar: _StepBar
 ) -> Callable[[], Components]:
+    from .model_files import describe, load_components, locate_model_files
+
     def load() -> Components:
         files = locate_model_files(
             args.models,
@@ -491,6 +509,10 @@ def _mask_folder(args: argparse.Namespace) -> Path:
 
 
 def _run_relight(args: argparse.Namespace) -> None:
+    from .model_files import pick_device, pick_dtype
+    from .pipeline import SamplingSettings, VideoJob, run_video_job
+    from .sampling import DEFAULT_IIE_FACTORS, ContextWindows
+
     # The device is checked first: a machine without it fails at once, not after reading the clip.
     device = pick_device(args.device)
     dtype = pick_dtype(args.dtype, device)
@@ -532,6 +554,10 @@ def _run_relight(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
+    import torch
+
+    from .demo import run_demo
+
     start = time.perf_counter()
     bar = _StepBar(not args.no_progress)
     threads = torch.get_num_threads()
@@ -551,28 +577,29 @@ def _run_demo(args: argparse.Namespace) -> None:
     print(UNTRAINED_NOTE)
 
 
-def _format(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def _run_metrics(args: argparse.Namespace) -> None:
+    from .contact_sheet import write_image
+    from .metrics import measure_files
+    from .metrics_plot import plot_frame_metrics
+
     metrics = measure_files(args.video, args.reference, args.flow_from, args.flow_fit)
+    if args.plot is not None:
+        write_image(args.plot, plot_frame_metrics(metrics.series))
     if args.json:
         print(json.dumps({"video": str(args.video), **metrics.as_dict()}))
         return
-    rows = [
-        ("frames", str(metrics.frames)),
-        ("PSNR (dB)", _format(metrics.psnr, 2)),
-        ("SSIM", _format(metrics.ssim, 4)),
-        ("warp error", _format(metrics.warp_error, 5)),
-        ("flicker index", _format(metrics.flicker, 5)),
-    ]
     print(f"{args.video}")
-    for name, value in rows:
+    for name, value in metrics.table_rows():
         print(f"  {name:<14}{value:>12}")
+    if args.plot is not None:
+        print(f"wrote {args.plot} (per-frame plot)")
 
 
 def _run_convert(args: argparse.Namespace) -> None:
+    from .demo import write_tiny_models
+    from .model_files import DEFAULT_MODELS_DIR, DTYPES, MERGED_NAME, convert_to_merged, describe, locate_model_files
+    from .models import TINY
+
     dtype = DTYPES[args.dtype]
     if args.tiny_demo is not None:
         files = write_tiny_models(args.tiny_demo)
@@ -620,7 +647,8 @@ def _quiet_libraries(verbose: bool, bars: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, 2 for a user error, 130 when interrupted)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(with_options=_named_command(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

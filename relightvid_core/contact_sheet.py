@@ -12,11 +12,11 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from .errors import InputError
+from .optional import require
 
 DEFAULT_SHEET_FRAMES = 4
 MAX_SHEET_FRAMES = 64
@@ -24,7 +24,7 @@ MAX_SHEET_FRAMES = 64
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 GAP = 2  # pixels between tiles
 GAP_VALUE = 0.1  # dark gray between tiles and behind labels
-LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
+LABEL_FONT = "FONT_HERSHEY_SIMPLEX"  # an OpenCV font
 LABEL_SCALE = 0.4
 LABEL_MARGIN = 4  # pixels around a label's text
 
@@ -43,13 +43,15 @@ def sheet_indices(count: int, columns: int) -> list[int]:
 
 def _label_column(labels: Sequence[str], tile_height: int) -> np.ndarray:
     """(rows·(tile_height + GAP) − GAP, width, 3) column with each label centred on its row."""
-    sizes = [cv2.getTextSize(label, LABEL_FONT, LABEL_SCALE, 1)[0] for label in labels]
+    cv2 = require("cv2", "labelling contact sheets")
+    font = getattr(cv2, LABEL_FONT)
+    sizes = [cv2.getTextSize(label, font, LABEL_SCALE, 1)[0] for label in labels]
     width = max(w for w, _ in sizes) + 2 * LABEL_MARGIN
     # OpenCV draws text on 8-bit images only.
     column = np.full((len(labels) * (tile_height + GAP) - GAP, width, 3), round(GAP_VALUE * 255), np.uint8)
     for row, (label, (_, text_height)) in enumerate(zip(labels, sizes, strict=True)):
         baseline_y = row * (tile_height + GAP) + (tile_height + text_height) // 2
-        cv2.putText(column, label, (LABEL_MARGIN, baseline_y), LABEL_FONT, LABEL_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(column, label, (LABEL_MARGIN, baseline_y), font, LABEL_SCALE, (255, 255, 255), 1, cv2.LINE_AA)
     return column.astype(np.float32) / 255.0
 
 
@@ -109,6 +111,7 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
         raise InputError(f"the folder of {path} does not exist; create it first.")
     if not np.isfinite(np.asarray(image, np.float32)).all():
         raise InputError(f"the image for {path} contains NaN or infinite values; nothing was written.")
+    cv2 = require("cv2", "writing images")
     pixels = np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
     try:
         ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))

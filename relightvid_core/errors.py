@@ -21,5 +21,9 @@ class UnreadableFileError(RelightVidError, PermissionError):
     """A file exists but cannot be read (permissions, or a special file standing where a file should be)."""
 
 
+class MissingDependencyError(RelightVidError, ImportError):
+    """An optional package that one feature needs is not installed; the message names what to install."""
+
+
 class SamplingInterrupted(RelightVidError):
     """The caller's interrupt check asked sampling to stop; no input tensor was changed."""

@@ -5,10 +5,12 @@ All take clips in IMAGE layout, ``(T, H, W, 3)`` RGB in 0..1 (tensors or arrays)
 * **PSNR** against a reference: ``10·log10(1 / MSE)`` with the MSE pooled over every frame, pixel and
   channel (data range 1); ``inf`` for identical clips.
 * **SSIM** against a reference (Wang, Bovik, Sheikh & Simoncelli 2004, eq. 13): local means, variances and
-  covariance under an 11x11 Gaussian window of σ 1.5 (OpenCV ``GaussianBlur``, reflected borders), with
+  covariance under an 11x11 Gaussian window of σ 1.5 (separable, borders mirrored), with
   ``C1 = (0.01·L)²`` and ``C2 = (0.03·L)²``, L = 1; the SSIM map is averaged over the pixels at least 5 px
   from the border (where the window lies inside the frame), then over channels and frames. 1 for identical
-  clips.
+  clips. Per frame this is scikit-image's ``structural_similarity(..., gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False, data_range=1, channel_axis=-1)``, and PSNR is its ``peak_signal_noise_ratio``
+  with ``data_range=1`` on the whole clip (tests/core/test_metrics_skimage.py checks both).
 * **Warp error** (after Lai et al. 2018, "Learning Blind Video Temporal Consistency"): for each pair of
   consecutive frames, dense optical flow from frame t to t+1 (OpenCV Farnebäck on 8-bit grey, computed on
   ``flow_source`` — by default the clip itself; pass the *input* video to judge a relit clip by its
@@ -16,7 +18,8 @@ All take clips in IMAGE layout, ``(T, H, W, 3)`` RGB in 0..1 (tensors or arrays)
   absolute difference to frame t over the valid pixels, in 0..1 units: pixels whose flow leads outside the
   frame are excluded, and so are occluded ones, found by the forward–backward check of Sundaram et al.
   2010 (``|f + b̃|² > 0.01·(|f|² + |b̃|²) + 0.5``, b̃ the backward flow warped like the frame). The clip's
-  warp error is the mean over its T−1 pairs. 0 for a still clip; lower is more consistent.
+  warp error is the mean over its T−1 pairs. 0 for a still clip; lower is more consistent. It needs OpenCV
+  (any one OpenCV wheel, see ``optional.py``); the other metrics need only numpy.
 * **Flicker index**: the mean absolute change of per-frame mean luminance between consecutive frames,
   ``mean_t |Y(t+1) − Y(t)|`` with Rec. 709 luma weights on the (gamma-encoded) values, in 0..1 units.
   Global brightness flicker shows here even when the warp error hides it in noise.
@@ -25,15 +28,16 @@ All take clips in IMAGE layout, ``(T, H, W, 3)`` RGB in 0..1 (tensors or arrays)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .conditioning.geometry import SizePolicy, fit_to_size
 from .errors import InputError
+from .optional import require
 from .video_io import read_video
 
 DATA_RANGE = 1.0
@@ -76,8 +80,18 @@ def psnr(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray)
     return math.inf if mse == 0.0 else 10.0 * math.log10(DATA_RANGE**2 / mse)
 
 
+def _gaussian_window() -> np.ndarray:
+    offsets = np.arange(SSIM_WINDOW) - SSIM_WINDOW // 2
+    weights = np.exp(-(offsets**2) / (2.0 * SSIM_SIGMA**2))
+    return weights / weights.sum()
+
+
 def _blur(image: np.ndarray) -> np.ndarray:
-    return cv2.GaussianBlur(image, (SSIM_WINDOW, SSIM_WINDOW), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+    """Separable Gaussian filter of an (H, W, C) image, borders mirrored (… c b a | a b c …)."""
+    radius, window = SSIM_WINDOW // 2, _gaussian_window()
+    padded = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
+    rows = sliding_window_view(padded, SSIM_WINDOW, axis=0) @ window
+    return sliding_window_view(rows, SSIM_WINDOW, axis=1) @ window
 
 
 def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -90,15 +104,28 @@ def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ((2 * mu_x * mu_y + c1) * (2 * covariance + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
 
 
-def ssim(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
-    """Mean structural similarity (module docstring); 1 for identical clips."""
+def ssim_per_frame(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(T,) mean structural similarity of each frame (module docstring)."""
     video, reference = _pair(video, reference)
     margin = SSIM_WINDOW // 2
     height, width = video.shape[1:3]
     # Average only where the window lies inside the frame; tiny frames keep every pixel.
     rows = slice(margin, height - margin) if height > 2 * margin else slice(None)
     columns = slice(margin, width - margin) if width > 2 * margin else slice(None)
-    return float(np.mean([_ssim_map(x, y)[rows, columns].mean() for x, y in zip(video, reference, strict=True)]))
+    return np.array([_ssim_map(x, y)[rows, columns].mean() for x, y in zip(video, reference, strict=True)])
+
+
+def ssim(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
+    """Mean structural similarity (module docstring); 1 for identical clips."""
+    return float(ssim_per_frame(video, reference).mean())
+
+
+def psnr_per_frame(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(T,) PSNR of each frame in dB, ``inf`` where a frame is identical to its reference."""
+    video, reference = _pair(video, reference)
+    mse = np.mean((video - reference) ** 2, axis=(1, 2, 3))
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(DATA_RANGE**2 / mse)
 
 
 def _grey8(frame: np.ndarray) -> np.ndarray:
@@ -111,11 +138,13 @@ def optical_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     Args:
         first, second: (H, W, 3) RGB frames in 0..1.
     """
+    cv2 = require("cv2", "the warp error (OpenCV's Farnebäck optical flow)")
     return cv2.calcOpticalFlowFarneback(_grey8(first), _grey8(second), None, **FARNEBACK)
 
 
 def _warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``image`` sampled at (x + dx, y + dy) (bilinear), and where that point lies inside the frame."""
+    cv2 = require("cv2", "the warp error (OpenCV's remap)")
     height, width = flow.shape[:2]
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
@@ -130,6 +159,27 @@ def _consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     mismatch = np.sum((forward + backward_at_target) ** 2, axis=-1)
     scale = np.sum(forward.astype(np.float64) ** 2, axis=-1) + np.sum(backward_at_target**2, axis=-1)
     return mismatch <= OCCLUSION_RELATIVE * scale + OCCLUSION_ABSOLUTE
+
+
+def warp_errors(
+    video: torch.Tensor | np.ndarray,
+    flow_source: torch.Tensor | np.ndarray | None = None,
+    occlusion_check: bool = True,
+) -> np.ndarray:
+    """(T − 1,) warp error of each consecutive pair (t, t+1), as :func:`warp_error` defines it; NaN for a pair
+    with no valid pixel (everything left the frame), which says nothing about consistency."""
+    clip = _as_clip(video, "video")
+    source = clip if flow_source is None else _pair(clip, flow_source, "flow clip")[1]
+    _need_two_frames(clip, "the warp error")
+    errors = np.full(clip.shape[0] - 1, math.nan)
+    for t in range(clip.shape[0] - 1):
+        forward = optical_flow(source[t], source[t + 1])
+        warped, valid = _warp(clip[t + 1], forward)
+        if occlusion_check:
+            valid &= _consistent(forward, optical_flow(source[t + 1], source[t]))
+        if valid.any():
+            errors[t] = np.abs(clip[t] - warped)[valid].mean()
+    return errors
 
 
 def warp_error(
@@ -151,39 +201,40 @@ def warp_error(
 
     Raises:
         InputError: a wrong layout, fewer than 2 frames, or a ``flow_source`` of another shape.
+        MissingDependencyError: no OpenCV is installed.
     """
+    return _mean_of_defined(warp_errors(video, flow_source, occlusion_check))
+
+
+def _mean_of_defined(values: np.ndarray) -> float:
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else math.nan
+
+
+def luma_changes(video: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(T − 1,) absolute change of mean luma (Rec. 709) from frame t to t+1, in 0..1 units."""
     clip = _as_clip(video, "video")
-    source = clip if flow_source is None else _pair(clip, flow_source, "flow clip")[1]
-    _need_two_frames(clip, "the warp error")
-    errors = []
-    for t in range(clip.shape[0] - 1):
-        forward = optical_flow(source[t], source[t + 1])
-        warped, valid = _warp(clip[t + 1], forward)
-        if occlusion_check:
-            valid &= _consistent(forward, optical_flow(source[t + 1], source[t]))
-        if valid.any():
-            errors.append(float(np.abs(clip[t] - warped)[valid].mean()))
-    # A pair with no valid pixel (everything left the frame) says nothing about consistency.
-    return float(np.mean(errors)) if errors else math.nan
+    _need_two_frames(clip, "the flicker index")
+    luma = (clip @ LUMA_WEIGHTS).mean(axis=(1, 2))
+    return np.abs(np.diff(luma))
 
 
 def flicker_index(video: torch.Tensor | np.ndarray) -> float:
     """Mean absolute change of per-frame mean luma (Rec. 709) between consecutive frames, in 0..1 units."""
-    clip = _as_clip(video, "video")
-    _need_two_frames(clip, "the flicker index")
-    luma = (clip @ LUMA_WEIGHTS).mean(axis=(1, 2))
-    return float(np.abs(np.diff(luma)).mean())
+    return float(luma_changes(video).mean())
 
 
 @dataclass(frozen=True)
 class VideoMetrics:
-    """Metrics of one clip. ``psnr``/``ssim`` are None without a reference; ``psnr`` is ``inf`` when identical."""
+    """Metrics of one clip. ``psnr``/``ssim`` are None without a reference; ``psnr`` is ``inf`` when identical.
+    ``series``: the per-frame values they came from (for plots), when computed from them."""
 
     frames: int
     warp_error: float
     flicker: float
     psnr: float | None = None
     ssim: float | None = None
+    series: FrameMetrics | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, int | float | str | None]:
         """JSON-ready (JSON has no infinity or NaN): an infinite PSNR becomes the string ``"inf"``; a metric
@@ -202,6 +253,62 @@ class VideoMetrics:
             "flicker_index": plain(self.flicker),
         }
 
+    def table_rows(self) -> list[tuple[str, str]]:
+        """(name, value) pairs for a printed table; "-" for a metric that is absent or undefined."""
+
+        def shown(value: float | None, digits: int) -> str:
+            return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+        return [
+            ("frames", str(self.frames)),
+            ("PSNR (dB)", shown(self.psnr, 2)),
+            ("SSIM", shown(self.ssim, 4)),
+            ("warp error", shown(self.warp_error, 5)),
+            ("flicker index", shown(self.flicker, 5)),
+        ]
+
+
+@dataclass(frozen=True)
+class FrameMetrics:
+    """Per-frame series of one clip (for plots): the temporal metrics per consecutive pair (t, t+1), the
+    reference metrics per frame."""
+
+    luma_change: np.ndarray  # (T − 1,) |ΔY|; the flicker index is its mean
+    warp_error: np.ndarray | None  # (T − 1,), NaN for a pair with no valid pixel; None: not computed
+    psnr: np.ndarray | None = None  # (T,) dB, inf for an identical frame; None without a reference
+    ssim: np.ndarray | None = None  # (T,); None without a reference
+
+
+def frame_metrics(
+    video: torch.Tensor | np.ndarray,
+    reference: torch.Tensor | np.ndarray | None = None,
+    flow_source: torch.Tensor | np.ndarray | None = None,
+    warp: bool = True,
+) -> FrameMetrics:
+    """Every metric of ``video`` per frame or pair; ``warp=False`` skips the warp error (it needs OpenCV)."""
+    clip = _as_clip(video, "video")
+    return FrameMetrics(
+        luma_change=luma_changes(clip),
+        warp_error=warp_errors(clip, flow_source) if warp else None,
+        psnr=None if reference is None else psnr_per_frame(clip, reference),
+        ssim=None if reference is None else ssim_per_frame(clip, reference),
+    )
+
+
+def summarise(
+    series: FrameMetrics, video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray | None = None
+) -> VideoMetrics:
+    """The clip's metrics from its series; the warp error is NaN when the series has none. PSNR is pooled over
+    the whole clip (module docstring), not averaged over the per-frame values."""
+    return VideoMetrics(
+        frames=len(series.luma_change) + 1,
+        warp_error=math.nan if series.warp_error is None else _mean_of_defined(series.warp_error),
+        flicker=float(series.luma_change.mean()),
+        psnr=None if reference is None else psnr(video, reference),
+        ssim=None if series.ssim is None else float(series.ssim.mean()),
+        series=series,
+    )
+
 
 def video_metrics(
     video: torch.Tensor | np.ndarray,
@@ -210,14 +317,7 @@ def video_metrics(
 ) -> VideoMetrics:
     """Every metric of ``video``: PSNR and SSIM against ``reference`` when given, warp error (flow from
     ``flow_source``, default the video) and flicker index."""
-    clip = _as_clip(video, "video")
-    return VideoMetrics(
-        frames=clip.shape[0],
-        warp_error=warp_error(clip, flow_source),
-        flicker=flicker_index(clip),
-        psnr=None if reference is None else psnr(clip, reference),
-        ssim=None if reference is None else ssim(clip, reference),
-    )
+    return summarise(frame_metrics(video, reference, flow_source), video, reference)
 
 
 def fit_flow_clip(

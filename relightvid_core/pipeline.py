@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
@@ -42,7 +42,6 @@ from .conditioning.hdr import check_view
 from .conditioning.presets import check_light
 from .contact_sheet import DEFAULT_SHEET_FRAMES, IMAGE_SUFFIXES, MAX_SHEET_FRAMES, contact_sheet, write_image
 from .errors import InputError, RelightVidError
-from .models import RelightVidUNet
 from .outputs import check_destination, publish
 from .sampling import ContextWindows, StepInfo, iie_image_conditions, sample, window_indices
 from .sampling.checks import GUIDANCE_RANGE
@@ -57,6 +56,9 @@ from .vae import (
 )
 from .values import Range, check_number, check_seed, check_whole
 from .video_io import VIDEO_FORMATS, read_image, read_video, write_video
+
+if TYPE_CHECKING:  # the network imports diffusers (seconds); callers bring a built one
+    from .models import RelightVidUNet
 
 logger = logging.getLogger(__name__)
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import re
-import uuid
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 import torch
 
 from .errors import InputError
 from .outputs import staging_name
+from .optional import require
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +41,7 @@ def _require_file(path: Path, what: str) -> None:
 def _decode_still(path: Path, flags: int) -> np.ndarray:
     """Decode an image file with OpenCV, reading bytes through numpy so non-ASCII paths work on Windows."""
     _require_file(path, "image")
+    cv2 = require("cv2", "reading still images and masks")
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as error:
@@ -75,6 +74,7 @@ def read_image(path: str | Path) -> torch.Tensor:
         InputError: the file is missing or is not an image.
     """
     path = Path(path)
+    cv2 = require("cv2", "reading still images")
     image = _to_unit_range(_decode_still(path, cv2.IMREAD_UNCHANGED), path)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -101,6 +101,7 @@ def read_mask(path: str | Path) -> torch.Tensor:
         InputError: the file is missing or is not an image.
     """
     path = Path(path)
+    cv2 = require("cv2", "reading masks")
     image = _decode_still(path, cv2.IMREAD_UNCHANGED)
     opaque = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
     if image.ndim == 3 and image.shape[2] == 4 and image[..., 3].min() < opaque:
@@ -171,6 +172,7 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
     _require_file(path, "video")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"max_frames must be at least 1 (or None for all frames), got {max_frames}.")
+    av = require("av", "reading videos")
     frames: list[np.ndarray] = []
     try:
         with av.open(str(path)) as container:
@@ -250,6 +252,7 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
         raise InputError(f"cannot write {path}: the video writer makes {', '.join(VIDEO_FORMATS)} files.")
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist.")
+    av = require("av", "writing videos")
     pixels = _pad_to_even(_frames_to_uint8(frames))
     # A fresh hidden name beside the target (created by FFmpeg, so it gets the user's usual permissions).
     temporary = str(staging_name(path))
@@ -280,6 +283,7 @@ def write_mask_folder(folder: str | Path, masks: torch.Tensor) -> Path:
     Returns:
         The folder.
     """
+    cv2 = require("cv2", "writing mask images")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for index, mask in enumerate(masks):

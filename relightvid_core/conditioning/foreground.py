@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..optional import require
 from ..video_io import read_mask_folder, read_video
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def _morph(masks: torch.Tensor, grow: int) -> torch.Tensor:
 
     OpenCV's default border leaves the image edge alone, so erosion never eats in from the border.
     """
+    cv2 = require("cv2", "growing or shrinking masks")
     element = np.ones((2 * abs(grow) + 1,) * 2, np.uint8)
     operation = cv2.dilate if grow > 0 else cv2.erode
     return _per_mask(masks, lambda plane: operation(plane, element))
@@ -70,6 +71,7 @@ def _morph(masks: torch.Tensor, grow: int) -> torch.Tensor:
 
 def _gaussian_blur(masks: torch.Tensor, radius: float) -> torch.Tensor:
     """Gaussian of sigma ``radius / 3`` reaching ``radius`` pixels (OpenCV, reflecting at the borders)."""
+    cv2 = require("cv2", "feathering masks")
     size = 2 * max(1, math.ceil(radius)) + 1
     sigma = radius / FEATHER_SIGMAS
     return _per_mask(masks, lambda plane: cv2.GaussianBlur(plane, (size, size), sigma, borderType=cv2.BORDER_REFLECT))

@@ -22,14 +22,13 @@ import math
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
-import OpenEXR
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
 from ..values import EXPOSURE_STOPS, Range, check_number
+from ..optional import require
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +64,7 @@ def _sanitize(radiance: np.ndarray, source: str | Path) -> np.ndarray:
 
 
 def _read_radiance(path: Path) -> np.ndarray:
+    cv2 = require("cv2", "reading Radiance .hdr maps")
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR) if data.size else None
     if image is None:
@@ -73,6 +73,7 @@ def _read_radiance(path: Path) -> np.ndarray:
 
 
 def _read_exr(path: Path) -> np.ndarray:
+    OpenEXR = require("OpenEXR", "reading .exr maps")  # noqa: N806 (the module's own name)
     try:
         with OpenEXR.File(str(path), separate_channels=True) as exr:
             channels = {name: np.asarray(channel.pixels) for name, channel in exr.channels().items()}

@@ -14,10 +14,12 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers.loaders.single_file_utils import LDM_CLIP_PREFIX_TO_REMOVE, convert_ldm_clip_checkpoint
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+if TYPE_CHECKING:  # transformers is imported where a text encoder is loaded: it costs seconds
+    from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..errors import InputError, MissingFileError, UnreadableFileError, WeightFormatError
 from ..weights.files import open_source
@@ -130,6 +132,8 @@ def _load_tokenizer(folder: Path) -> CLIPTokenizer:
     # Read with our own checks first, so a damaged file gets a sentence instead of a tokenizer traceback.
     _read_json(folder / "vocab.json", "the CLIP tokenizer's vocabulary (token -> id)")
     _read_text(folder / "merges.txt", "the CLIP tokenizer's BPE merges (text)")
+    from transformers import CLIPTokenizer
+
     try:
         return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
@@ -157,6 +161,8 @@ def _model_from_state_dict(
     state_dict: Mapping[str, torch.Tensor], config: Mapping, source_name: str
 ) -> CLIPTextModel:
     """CLIPTextModel from CLIP weights keyed ``text_model.*`` (or without that level), validated before loading."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
     try:
         text_config = CLIPTextConfig.from_dict(dict(config))
     except (TypeError, ValueError, KeyError) as error:
@@ -193,6 +199,8 @@ def _model_from_folder(folder: Path) -> CLIPTextModel:
 
 def _text_weights_from_checkpoint(checkpoint: str | Path | Mapping[str, torch.Tensor]) -> tuple[dict, str]:
     """The text encoder of a single-file SD1.5 checkpoint, renamed to transformers' keys."""
+    from diffusers.loaders.single_file_utils import LDM_CLIP_PREFIX_TO_REMOVE, convert_ldm_clip_checkpoint
+
     source = open_source(checkpoint)
     try:
         keys = [key for key in source.shapes() if key.startswith(tuple(LDM_CLIP_PREFIX_TO_REMOVE))]

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import cv2
 import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -37,6 +36,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ..errors import InputError
+from ..optional import require
 from ..weights.validate import check_shapes
 
 # Pre-processing constants of the unreleased HDRCtrlModel (UPSTREAM.md §d).
@@ -105,6 +105,7 @@ def hdr_encoder_input(env_frames: torch.Tensor) -> torch.Tensor:
     """
     if env_frames.ndim != 5 or env_frames.shape[2] != 3:
         raise InputError(f"env_frames must be (b, f, 3, H, W) RGB, got shape {tuple(env_frames.shape)}.")
+    cv2 = require("cv2", "the HDR map's token encoder")
     scale = 1.0 if env_frames.dtype == torch.uint8 else 255.0
     images = (env_frames.detach().to("cpu", torch.float32) * scale).permute(0, 1, 3, 4, 2).numpy()
     batch, frames = images.shape[:2]

@@ -8,22 +8,17 @@ ComfyUI's ``normal`` schedule, their first step starts at the top of the trainin
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    UniPCMultistepScheduler,
-)
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from ..errors import InputError
 from .checks import is_whole_number
+
+if TYPE_CHECKING:
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 TRAIN_SCHEDULE = {
     "num_train_timesteps": 1000,
@@ -37,52 +32,45 @@ SIGMA_SPACING = {"timestep_spacing": "trailing"}
 
 @dataclass(frozen=True)
 class SchedulerSpec:
-    """How to build one named scheduler. ``stochastic``: its ``step`` draws noise from the generator."""
+    """How to build one named scheduler: a diffusers class with settings beyond the training schedule.
+    ``stochastic``: its ``step`` draws noise from the generator."""
 
-    build: Callable[[], SchedulerMixin]
+    class_name: str
     stochastic: bool
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> SchedulerMixin:
+        # diffusers costs seconds to import; the table is read at start-up (names), the classes only here.
+        scheduler_class = getattr(importlib.import_module("diffusers"), self.class_name)
+        return scheduler_class(**TRAIN_SCHEDULE, **self.settings)
 
 
 SCHEDULERS: dict[str, SchedulerSpec] = {
     # Official default: ancestral DDPM, 20 steps → timesteps 950, 900, …, 0 (UPSTREAM.md §c).
     "ddpm": SchedulerSpec(
-        lambda: DDPMScheduler(
-            **TRAIN_SCHEDULE,
-            clip_sample=False,
-            variance_type="fixed_small",
-            timestep_spacing="leading",
-            steps_offset=0,
-        ),
+        "DDPMScheduler",
         stochastic=True,
+        settings={"clip_sample": False, "variance_type": "fixed_small", "timestep_spacing": "leading", "steps_offset": 0},
     ),
     # Official alternative and IC-Light's own: eta 0 → timesteps 951, 901, …, 1; final ᾱ_prev = ᾱ[0].
     "ddim": SchedulerSpec(
-        lambda: DDIMScheduler(
-            **TRAIN_SCHEDULE,
-            clip_sample=False,
-            set_alpha_to_one=False,
-            steps_offset=1,
-            timestep_spacing="leading",
-        ),
+        "DDIMScheduler",
         stochastic=False,
+        settings={"clip_sample": False, "set_alpha_to_one": False, "steps_offset": 1, "timestep_spacing": "leading"},
     ),
-    "euler": SchedulerSpec(lambda: EulerDiscreteScheduler(**TRAIN_SCHEDULE, **SIGMA_SPACING), stochastic=False),
-    "euler_ancestral": SchedulerSpec(
-        lambda: EulerAncestralDiscreteScheduler(**TRAIN_SCHEDULE, **SIGMA_SPACING), stochastic=True
-    ),
+    "euler": SchedulerSpec("EulerDiscreteScheduler", stochastic=False, settings=SIGMA_SPACING),
+    "euler_ancestral": SchedulerSpec("EulerAncestralDiscreteScheduler", stochastic=True, settings=SIGMA_SPACING),
     "dpmpp_2m": SchedulerSpec(
-        lambda: DPMSolverMultistepScheduler(
-            **TRAIN_SCHEDULE, **SIGMA_SPACING, algorithm_type="dpmsolver++", solver_order=2
-        ),
+        "DPMSolverMultistepScheduler",
         stochastic=False,
+        settings={**SIGMA_SPACING, "algorithm_type": "dpmsolver++", "solver_order": 2},
     ),
     "dpmpp_2m_karras": SchedulerSpec(
-        lambda: DPMSolverMultistepScheduler(
-            **TRAIN_SCHEDULE, **SIGMA_SPACING, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True
-        ),
+        "DPMSolverMultistepScheduler",
         stochastic=False,
+        settings={**SIGMA_SPACING, "algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
     ),
-    "unipc": SchedulerSpec(lambda: UniPCMultistepScheduler(**TRAIN_SCHEDULE, **SIGMA_SPACING), stochastic=False),
+    "unipc": SchedulerSpec("UniPCMultistepScheduler", stochastic=False, settings=SIGMA_SPACING),
 }
 SCHEDULER_NAMES = tuple(SCHEDULERS)
 

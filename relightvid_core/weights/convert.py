@@ -11,12 +11,10 @@ import logging
 from collections.abc import Mapping
 
 import torch
-from diffusers.loaders.single_file_utils import LDM_UNET_KEY, convert_ldm_unet_checkpoint
 
 from ..errors import WeightFormatError
 from ..models.configs import ANIMATEDIFF_V1, ANIMATEDIFF_V2, ANIMATEDIFF_V3, RELIGHTVID, MotionVariant
-from ..models.motion import sinusoidal_position_table
-from .detect import MOTION_MARKER, Detection, Shapes, WeightFormat, detect_format
+from .detect import MOTION_MARKER, Detection, WeightFormat, detect_format
 from .validate import require_format
 
 logger = logging.getLogger(__name__)
@@ -46,6 +44,9 @@ def ldm_to_diffusers_key_map(ldm_keys: list[str]) -> KeyMap:
     Runs diffusers' own single-file converter on a dict whose values are the key names, so the
     conversion is exactly diffusers' and no tensor is touched.
     """
+    # diffusers' single-file module costs seconds to import: only conversions load it.
+    from diffusers.loaders.single_file_utils import LDM_UNET_KEY, convert_ldm_unet_checkpoint
+
     names = {LDM_UNET_KEY + key: key for key in ldm_keys}
     converted = convert_ldm_unet_checkpoint(names, SD15_CONVERSION_CONFIG)
     return {ours: source for ours, source in converted.items() if source is not None}
@@ -91,6 +92,8 @@ def add_iclight_offset(key: str, base: torch.Tensor, offset: torch.Tensor) -> to
 
 def position_table_for(shape: tuple[int, ...]) -> torch.Tensor:
     """The model's own sinusoid for a ``pos_encoder.pe`` entry; checkpoint values are discarded (§b.4)."""
+    from ..models.motion import sinusoidal_position_table  # the models import diffusers: load them when used
+
     return sinusoidal_position_table(shape[1], shape[2])
 
 

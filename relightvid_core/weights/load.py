@@ -15,15 +15,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from safetensors.torch import save_file
 
 from ..errors import WeightFormatError
 from ..models.configs import FULL_FBC, MotionVariant, config_for_variant
-from ..models.hdr_encoder import HDREncoder, hdr_encoder_from_state_dict
-from ..models.unet3d import RelightVidUNet
 from .convert import (
     MOTION_FORMATS,
     add_iclight_offset,
@@ -36,6 +34,10 @@ from .convert import (
 from .detect import WeightFormat, detect_format, resolve_motion_variant
 from .files import TensorSource, open_source
 from .validate import check_shapes, require_format
+
+if TYPE_CHECKING:  # the networks import diffusers (seconds): loaded by the functions that build them
+    from ..models.hdr_encoder import HDREncoder
+    from ..models.unet3d import RelightVidUNet
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class MotionWeights:
 
 @functools.lru_cache(maxsize=8)
 def _expected_shapes_cached(config_json: str) -> dict[str, tuple[int, ...]]:
+    from ..models.unet3d import RelightVidUNet
+
     with torch.device("meta"):
         model = RelightVidUNet.from_config(json.loads(config_json))
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
@@ -203,6 +207,8 @@ def build_unet(
 
 
 def _adopt(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> RelightVidUNet:
+    from ..models.unet3d import RelightVidUNet
+
     with torch.device("meta"):
         model = RelightVidUNet.from_config(config)
     model.load_state_dict(state_dict, strict=True, assign=True)
@@ -298,4 +304,6 @@ def load_hdr_encoder(
         state_dict = {key: _place(source.read(key), dtype, device) for key in source.shapes()}
     finally:
         source.close()
+    from ..models.hdr_encoder import hdr_encoder_from_state_dict
+
     return hdr_encoder_from_state_dict(state_dict, source.name, **config)
