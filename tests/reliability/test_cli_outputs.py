@@ -59,10 +59,11 @@ def test_a_contact_sheet_under_a_file_is_refused(workspace, refused, no_work):
     refused(workspace.relight_args("--contact-sheet", str(workspace.out / "file" / "sheet.png")), "is a file")
 
 
-def test_missing_output_folders_are_created(workspace, capsys):
+def test_missing_output_folders_are_created_and_the_run_is_quiet(workspace, capsys):
     output, sheet = workspace.out / "new" / "deeper" / "relit.mp4", workspace.out / "sheets" / "sheet.png"
     outcome = run_cli(workspace.relight_args("--contact-sheet", str(sheet), output=output), capsys)
     assert outcome.code == 0, outcome.err
+    assert outcome.err == ""  # quiet: no library warning block, no "Loading weights" bar with --no-progress
     assert read_video(output)[0].shape[0] == 6 and sheet.is_file()
     assert not [path for path in workspace.out.rglob(".*")]  # no temporary file left
 
