@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from relightvid_core.conditioning import env_map_panoramas, env_map_plates, read_env_map, tonemap
-from relightvid_core.conditioning import hdr as hdr_module
 from relightvid_core.errors import InputError
 
 FOV = 60.0
@@ -66,7 +65,7 @@ def test_hdr_inf_and_nan_are_clamped_with_a_warning(tmp_path, monkeypatch):
     cv2.imwrite(str(tmp_path / "bad.hdr"), np.ones((4, 8, 3), np.float32))
     decoded = np.ones((4, 8, 3), np.float32)
     decoded[0, 0] = (np.inf, np.nan, 2.0)
-    monkeypatch.setattr(hdr_module.cv2, "imdecode", lambda data, flags: decoded.copy())
+    monkeypatch.setattr(cv2, "imdecode", lambda data, flags: decoded.copy())  # hdr imports cv2 where it reads
     with pytest.warns(RuntimeWarning, match="2 inf/NaN values"):
         env = read_env_map(tmp_path / "bad.hdr")
     assert torch.isfinite(env).all()
