@@ -59,10 +59,16 @@ MEMORY_HEADROOM = 0.85  # use at most this share of the free memory for activati
 
 def register_model_folder() -> None:
     """Register ``models/relightvid`` with the model extensions, extending an entry that
-    extra_model_paths.yaml may already have created (never replacing its paths)."""
+    extra_model_paths.yaml may already have created (never replacing its paths), and create the folder,
+    so the user finds where the files go (a read-only models folder is only logged)."""
     if folder_paths is None:
         return
-    folder_paths.add_model_folder_path(RELIGHTVID_FOLDER, os.path.join(folder_paths.models_dir, RELIGHTVID_FOLDER))
+    folder = os.path.join(folder_paths.models_dir, RELIGHTVID_FOLDER)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        logger.warning("could not create %s (%s); put the RelightVid files in another registered folder", folder, error)
+    folder_paths.add_model_folder_path(RELIGHTVID_FOLDER, folder)
     _paths, extensions = folder_paths.folder_names_and_paths[RELIGHTVID_FOLDER]
     # A name first created by add_model_folder_path has an empty set, which would list every file.
     extensions.update(getattr(folder_paths, "supported_pt_extensions", MODEL_EXTENSIONS))
@@ -260,8 +266,27 @@ def raise_interrupted(error: SamplingInterrupted) -> None:
     raise error
 
 
+def frame_grid(images: list, columns: int | None = None):
+    """Tile PIL images of one size into a grid, row by row (``columns`` default: about square overall).
+
+    The progress preview is one still image (the server re-encodes it as a single JPEG), so a clip's
+    frames are shown side by side rather than animated.
+    """
+    from PIL import Image  # ComfyUI's own image library; only reached when previews are on
+
+    width, height = images[0].size
+    if columns is None:
+        columns = max(1, round(math.sqrt(len(images) * height / width)))
+    columns = min(columns, len(images))
+    rows = math.ceil(len(images) / columns)
+    grid = Image.new("RGB", (columns * width, rows * height))
+    for index, image in enumerate(images):
+        grid.paste(image, ((index % columns) * width, (index // columns) * height))
+    return grid
+
+
 def step_callback(steps: int, device: torch.device) -> Callable[[StepInfo], None]:
-    """A sampler callback updating ComfyUI's progress bar with a latent preview of the first frame."""
+    """A sampler callback updating ComfyUI's progress bar with a latent preview of every frame of x̂₀ (a grid)."""
     if not HAS_COMFY:
         return lambda info: None
     progress = comfy.utils.ProgressBar(steps)
@@ -274,8 +299,10 @@ def step_callback(steps: int, device: torch.device) -> Callable[[StepInfo], None
     def callback(info: StepInfo) -> None:
         preview = None
         if previewer is not None:
-            # denoised is (B, F, 4, h, w) in the scaled latent space the SD1.5 previewers expect.
-            preview = previewer.decode_latent_to_preview_image("JPEG", info.denoised[:, 0].float())
+            # denoised is (B, F, 4, h, w) in the scaled latent space the SD1.5 previewers expect; they
+            # decode one image each, so every frame goes through on its own.
+            frames = [previewer.decode_latent_to_preview(frame.float()) for frame in info.denoised.unbind(1)]
+            preview = ("JPEG", frame_grid(frames), latent_preview.MAX_PREVIEW_RESOLUTION)
         progress.update_absolute(info.index + 1, info.total, preview)
 
     return callback
