@@ -10,6 +10,7 @@ from .conditioning import (
 )
 from .loaders import RelightVidTemporalLoader, RelightVidUNetLoader
 from .sampler import RelightVidSampler
+from .video_inputs import RelightVidLoadMaskSequence
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidUNetLoader": "Load RelightVid U-Net (SD1.5 + IC-Light fbc)",
@@ -21,6 +22,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidHDRMap": "RelightVid HDR Map",
     "RelightVidTextConditioning": "RelightVid Text Conditioning",
     "RelightVidSampler": "RelightVid Sampler (IIE)",
+    "RelightVidLoadMaskSequence": "RelightVid Load Mask Sequence",
 }
 NODE_CLASS_MAPPINGS = {
     "RelightVidUNetLoader": RelightVidUNetLoader,
@@ -32,6 +34,7 @@ NODE_CLASS_MAPPINGS = {
     "RelightVidHDRMap": RelightVidHDRMap,
     "RelightVidTextConditioning": RelightVidTextConditioning,
     "RelightVidSampler": RelightVidSampler,
+    "RelightVidLoadMaskSequence": RelightVidLoadMaskSequence,
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
