@@ -155,3 +155,20 @@ def test_workflow_api_inputs_fit_the_nodes(pack, path):
                     assert value in choices, f"{node_id}.{name} = {value!r}"
         if node["class_type"] == "RelightVidSampler":
             assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(node["inputs"]["iie_factors"]) is True
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_template_has_a_jpeg_thumbnail(path):
+    # Frontend 1.27 asks for <name>.jpg beside each custom-node template (workflows/make_thumbnails.py).
+    data = path.with_suffix(".jpg").read_bytes()
+    assert data[:3] == b"\xff\xd8\xff", f"{path.stem}.jpg is not a JPEG"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_template_has_groups_and_a_fitted_opening_view(path):
+    ui = json.loads(path.read_text())
+    titles = [group["title"] for group in ui["groups"]]
+    assert any("Models" in t for t in titles) and any("Lighting" in t for t in titles), titles
+    assert 0.6 <= ui["extra"]["ds"]["scale"] <= 1, "the opening view must be legible (text drawn at >= 0.6)"
+    note = next(node for node in ui["nodes"] if node["type"] == "Note")
+    assert "Expected time" in note["widgets_values"][0] and "GPU: not measured yet" in note["widgets_values"][0]
