@@ -4,6 +4,7 @@
 //   node frontend.js check JOB.json   open each UI workflow as a user does, convert, queue, screenshot (stdout: JSON)
 //   node frontend.js view JOB.json    open each UI workflow and screenshot its opening view
 //   node frontend.js templates JOB.json  the Templates browser on one pack's category: thumbnails, screenshot
+//   node frontend.js preview JOB.json    run one workflow and screenshot the sampler's latent preview
 //
 // JOB.json: {"url": ..., "chromium": "/usr/bin/chromium", "workflows": [...]} (see build_workflows.py and
 // test_frontend.py for the entries). Page errors are collected; benign 404s of optional resources are not.
@@ -182,7 +183,39 @@ async function templates(context, job) {
   return [{ cards, errors }];
 }
 
-const COMMANDS = { build, check, view, templates };
+// Queue one workflow with widget edits and screenshot the sampler while it samples (its latent preview).
+async function preview(context, job) {
+  const errors = [];
+  const page = await openPage(context, job.url, errors);
+  await (await page.$('#comfy-file-input')).setInputFiles(job.path);
+  await page.waitForFunction((n) => window.app.graph.nodes.length === n, job.nodeCount, { timeout: 30000 });
+  await page.evaluate((w) => {
+    for (const [id, values] of Object.entries(w.tweaks)) {
+      const node = window.app.graph.getNodeById(Number(id));
+      for (const [name, value] of Object.entries(values)) node.widgets.find((x) => x.name === name).value = value;
+    }
+    window.__previews = 0;
+    window.app.api.addEventListener('b_preview_with_metadata', ({ detail }) => {
+      if (detail.displayNodeId === w.samplerId) window.__previews += 1;
+    });
+    const canvas = window.app.canvas;
+    canvas.ds.scale = w.scale;
+    const node = window.app.graph.getNodeById(Number(w.samplerId));
+    canvas.ds.offset = [-node.pos[0] + 40 / w.scale, -node.pos[1] + 80 / w.scale];
+    canvas.setDirty(true, true);
+  }, job);
+  await page.evaluate(() => window.app.queuePrompt(0, 1));
+  await page.waitForFunction((n) => window.__previews >= n, job.previews, { timeout: job.timeoutMs });
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: job.screenshot });
+  const seen = await page.evaluate(() => window.__previews);
+  await page.evaluate(() => window.app.api.interrupt());
+  await page.waitForTimeout(3000);
+  await page.close();
+  return [{ previews: seen, errors }];
+}
+
+const COMMANDS = { build, check, view, templates, preview };
 
 (async () => {
   const [command, jobPath] = process.argv.slice(2);
