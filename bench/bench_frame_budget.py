@@ -124,7 +124,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="relightvid-bench-") as folder:
         workdir = Path(folder)
         write_masks(workdir / MASK_FOLDER, max(args.frames, *args.whole_frames), args.width, args.height)
+        print(f"{args.width}x{args.height} synthetic clip, {args.keep} frames kept at {args.size}x{args.size}")
+        print("| path | source frames | peak RSS (GiB) |\n| --- | ---: | ---: |", flush=True)
         rows = [measure("baseline", workdir, workdir / "none.mp4", args.keep, args.size) | {"frames": 0}]
+        print_row(rows[-1])
         for path, lengths in (("frame_budget", [args.frames]), ("whole_clip", args.whole_frames)):
             for frames in lengths:
                 clip = workdir / f"clip_{frames}.mp4"
@@ -134,13 +137,14 @@ def main() -> int:
                 for extra in sorted((workdir / MASK_FOLDER).glob("*.png"))[frames:]:
                     extra.rename(workdir / f"spare_{extra.name}")
                 rows.append(measure(path, workdir, clip, args.keep, args.size) | {"frames": frames})
+                print_row(rows[-1])
                 for spare in workdir.glob("spare_*.png"):
                     spare.rename(workdir / MASK_FOLDER / spare.name.removeprefix("spare_"))
-    print(f"{args.width}x{args.height} synthetic clip, {args.keep} frames kept at {args.size}x{args.size}")
-    print("| path | source frames | peak RSS (GiB) |\n| --- | ---: | ---: |")
-    for row in rows:
-        print(f"| {row['path']} | {row['frames']} | {row['peak_rss_gib']:.2f} |")
     return 0
+
+
+def print_row(row: dict) -> None:
+    print(f"| {row['path']} | {row['frames']} | {row['peak_rss_gib']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,7 @@ async function check(context, job) {
         api.addEventListener(type, (event) => { window.__relightvidOutcome = { type, detail: event.detail }; });
       }
     }, workflow.tweaks);
+    const started = Date.now();
     let queuedBy = 'Run button';
     const run = page.getByRole('button', { name: /^Run$/ }).first();
     if (await run.count()) {
@@ -142,10 +143,11 @@ async function check(context, job) {
       await page.evaluate(() => window.app.queuePrompt(0, 1));
     }
     await page.waitForFunction(() => window.__relightvidOutcome !== null, null, { timeout: workflow.timeoutMs });
+    const elapsedMs = Date.now() - started;
     const outcome = await page.evaluate(() => window.__relightvidOutcome);
     await page.waitForTimeout(1500);
     await page.screenshot({ path: workflow.screenshot });
-    results.push({ name: workflow.name, opened, queuedBy, missingDialog, prompt, outcome, errors });
+    results.push({ name: workflow.name, opened, queuedBy, missingDialog, prompt, outcome, elapsedMs, errors });
     await page.close();
   }
   return results;
