@@ -11,6 +11,7 @@ from .conditioning import (
 from .loaders import RelightVidTemporalLoader, RelightVidUNetLoader
 from .metrics import RelightVidTemporalMetrics
 from .sampler import RelightVidSampler
+from .video_inputs import RelightVidLoadMaskSequence
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidUNetLoader": "Load RelightVid U-Net (SD1.5 + IC-Light fbc)",
@@ -23,6 +24,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidTextConditioning": "RelightVid Text Conditioning",
     "RelightVidSampler": "RelightVid Sampler (IIE)",
     "RelightVidTemporalMetrics": "RelightVid Temporal Metrics",
+    "RelightVidLoadMaskSequence": "RelightVid Load Mask Sequence",
 }
 NODE_CLASS_MAPPINGS = {
     "RelightVidUNetLoader": RelightVidUNetLoader,
@@ -35,6 +37,7 @@ NODE_CLASS_MAPPINGS = {
     "RelightVidTextConditioning": RelightVidTextConditioning,
     "RelightVidSampler": RelightVidSampler,
     "RelightVidTemporalMetrics": RelightVidTemporalMetrics,
+    "RelightVidLoadMaskSequence": RelightVidLoadMaskSequence,
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -3,6 +3,7 @@ HDR map) and the text embeddings, each producing a payload of :mod:`.payloads` p
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -28,8 +29,10 @@ from ..relightvid_core.conditioning import (
 from ..relightvid_core.conditioning.geometry import LATENT_FACTOR, OFFICIAL_SIZE
 from ..relightvid_core.errors import InputError
 from ..relightvid_core.sampling.sample import match_token_counts
+from ..relightvid_core.video_io import read_video_frames
 from . import checks, host
 from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, TEXT_TYPE, Background, Foreground, TextConditioning
+from .video_inputs import FRAME_BUDGET_INPUTS, VIDEO_INPUT, fitted_clip, frame_selection, selected_images
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +89,10 @@ def _size_problem(node_class, width, height) -> str | bool:
     )
 
 
-def _frames(images: torch.Tensor, name: str) -> torch.Tensor:
-    if images.ndim != 4 or images.shape[-1] < 3 or images.shape[0] == 0:
-        raise InputError(f"{name} must be an IMAGE batch (frames, height, width, 3); got shape {tuple(images.shape)}.")
-    return images[..., :3].float()
 
-
-def _fit_masks(mask: torch.Tensor, invert: bool, frames: torch.Tensor, plan) -> torch.Tensor:
-    """Any MASK (frames or a single mask, any size) → (T or 1, H', W') at the plan's output size."""
-    count, height, width = frames.shape[:3]
+def _fit_masks(mask: torch.Tensor, invert: bool, count: int, plan) -> torch.Tensor:
+    """Any MASK (``count`` frames or a single mask, any size) → (T or 1, H', W') at the plan's output size."""
+    height, width = plan.source_size
     mask = 1.0 - mask.float() if invert else mask.float()
     at_source = prepare_masks(mask, height, width, count)
     return apply_geometry(at_source, plan, fill=MASK_PADDING)
@@ -122,11 +120,16 @@ class RelightVidFitFrames:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "images": ("IMAGE", {"tooltip": "The frames of a clip (or a single image)."}),
                 **_size_inputs("the frames"),
+                **FRAME_BUDGET_INPUTS,
             },
             "optional": {
-                "mask": ("MASK", {"tooltip": "Optional mask (one per frame or one for all) fitted the same way."})
+                "images": ("IMAGE", {"tooltip": "The frames of a clip (or a single image); or connect video."}),
+                "mask": (
+                    "MASK",
+                    {"tooltip": "Optional mask (one per kept frame or one for all) fitted the same way."},
+                ),
+                "video": VIDEO_INPUT,
             },
         }
 
@@ -134,13 +137,16 @@ class RelightVidFitFrames:
     def VALIDATE_INPUTS(cls, width, height):
         return _size_problem(cls, width, height)
 
-    def fit(self, images, size_policy, width, height, mask=None):
+    def fit(
+        self, size_policy, width, height, skip_first_frames, frame_stride, max_frames, images=None, mask=None,
+        video=None,
+    ):
+        checks.check_numbers(type(self), locals())
         checks.check(self.VALIDATE_INPUTS(width, height))
-        frames = _frames(images, "images")
-        plan = plan_geometry(frames.shape[1], frames.shape[2], size_policy, width, height)
-        fitted = apply_geometry(frames, plan)
+        selection = frame_selection(skip_first_frames, frame_stride, max_frames)
+        fitted, plan = fitted_clip(images, video, selection, size_policy, width, height)
         out_h, out_w = plan.output_size
-        masks = torch.ones(fitted.shape[:3]) if mask is None else _fit_masks(mask, False, frames, plan)
+        masks = torch.ones(fitted.shape[:3]) if mask is None else _fit_masks(mask, False, fitted.shape[0], plan)
         return (fitted, masks, out_w, out_h, fitted.shape[0])
 
 
@@ -167,10 +173,6 @@ class RelightVidForeground:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "images": (
-                    "IMAGE",
-                    {"tooltip": "The video frames (e.g. from Get Video Components) or a single image."},
-                ),
                 "vae": (
                     "VAE",
                     {"tooltip": "The SD1.5 VAE (from Load Checkpoint), used by the sampler to encode the foreground."},
@@ -212,15 +214,24 @@ class RelightVidForeground:
                         "on the transparent part, so switch this on for it.",
                     },
                 ),
+                **FRAME_BUDGET_INPUTS,
             },
             "optional": {
+                "images": (
+                    "IMAGE",
+                    {
+                        "tooltip": "The video frames (e.g. from Get Video Components) or a single image; or "
+                        "connect video."
+                    },
+                ),
                 "mask": (
                     "MASK",
                     {
-                        "tooltip": "Subject mask, one per frame or one for all frames, any size (resized). "
+                        "tooltip": "Subject mask, one per kept frame or one for all frames, any size (resized). "
                         "Soft values blend. Not connected: the whole frame is the subject."
                     },
                 ),
+                "video": VIDEO_INPUT,
             },
         }
 
@@ -228,16 +239,18 @@ class RelightVidForeground:
     def VALIDATE_INPUTS(cls, width, height):
         return _size_problem(cls, width, height)
 
-    def prepare(self, images, vae, size_policy, width, height, gray, grow, feather, invert_mask, mask=None):
+    def prepare(
+        self, vae, size_policy, width, height, gray, grow, feather, invert_mask, skip_first_frames, frame_stride,
+        max_frames, images=None, mask=None, video=None,
+    ):
         checks.check_numbers(type(self), locals())
         checks.check(self.VALIDATE_INPUTS(width, height))
-        frames = _frames(images, "images")
-        plan = plan_geometry(frames.shape[1], frames.shape[2], size_policy, width, height)
-        fitted = apply_geometry(frames, plan)
+        selection = frame_selection(skip_first_frames, frame_stride, max_frames)
+        fitted, plan = fitted_clip(images, video, selection, size_policy, width, height)
         count, out_h, out_w = fitted.shape[:3]
         masks = None
         if mask is not None:
-            masks = prepare_masks(_fit_masks(mask, invert_mask, frames, plan), out_h, out_w, count, grow, feather)
+            masks = prepare_masks(_fit_masks(mask, invert_mask, count, plan), out_h, out_w, count, grow, feather)
             masks = masks.expand(count, out_h, out_w).contiguous()
         foreground = Foreground(fitted, masks, GRAYS[gray], vae)
         preview = composite_foreground(fitted, masks, GRAYS[gray])
@@ -302,20 +315,30 @@ class RelightVidBackground:
                         "tooltip": "Mirror the background left-right (moves a key light to the other side).",
                     },
                 ),
+                **FRAME_BUDGET_INPUTS,
             },
             "optional": {
                 "images": (
                     "IMAGE",
                     {
-                        "tooltip": "Background frames or a single still; any size and length. Not connected: no "
-                        "background."
+                        "tooltip": "Background frames or a single still; any size and length. Not connected (and no "
+                        "video): no background."
                     },
                 ),
+                "video": VIDEO_INPUT,
             },
         }
 
-    def fit(self, foreground, length_policy, size_policy, flip, images=None):
-        frames = None if images is None else _frames(images, "images")
+    def fit(
+        self, foreground, length_policy, size_policy, flip, skip_first_frames, frame_stride, max_frames, images=None,
+        video=None,
+    ):
+        selection = frame_selection(skip_first_frames, frame_stride, max_frames)
+        if images is not None and video is not None:
+            raise InputError("connect either images or video as the background, not both.")
+        frames = None if images is None else selected_images(images, selection)
+        if video is not None:
+            frames = self._video_plates(foreground, video, selection, length_policy, size_policy)
         plates = None
         if frames is not None:
             plates = fit_background(
@@ -323,6 +346,21 @@ class RelightVidBackground:
             )
         label = "no background" if frames is None else f"{frames.shape[0]} background frame(s)"
         return _background_outputs(Background(plates, foreground.count, foreground.height, foreground.width, label))
+
+
+    @staticmethod
+    def _video_plates(foreground, video, selection, length_policy, size_policy) -> torch.Tensor:
+        """The kept background frames, each fitted to the foreground's size as it is decoded. Without a cap only
+        the frames the length policy can use are read: the first ``count`` (all of them for ``stretch``)."""
+        if selection.limit is None and length_policy != LengthPolicy.STRETCH.value:
+            selection = dataclasses.replace(selection, limit=foreground.count)
+
+        def fit(frame: torch.Tensor) -> torch.Tensor:
+            plan = plan_geometry(frame.shape[1], frame.shape[2], size_policy, foreground.width, foreground.height)
+            return apply_geometry(frame, plan)
+
+        frames, _fps = read_video_frames(video.get_stream_source(), selection, fit)
+        return frames
 
 
 def parse_color(text: str) -> tuple[float, float, float]:

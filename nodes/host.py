@@ -60,10 +60,16 @@ ENCODE_CHUNK = 16  # frames per VAE call when encoding for the sampler: progress
 
 def register_model_folder() -> None:
     """Register ``models/relightvid`` with the model extensions, extending an entry that
-    extra_model_paths.yaml may already have created (never replacing its paths)."""
+    extra_model_paths.yaml may already have created (never replacing its paths), and create the folder,
+    so the user finds where the files go (a read-only models folder is only logged)."""
     if folder_paths is None:
         return
-    folder_paths.add_model_folder_path(RELIGHTVID_FOLDER, os.path.join(folder_paths.models_dir, RELIGHTVID_FOLDER))
+    folder = os.path.join(folder_paths.models_dir, RELIGHTVID_FOLDER)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        logger.warning("could not create %s (%s); put the RelightVid files in another registered folder", folder, error)
+    folder_paths.add_model_folder_path(RELIGHTVID_FOLDER, folder)
     _paths, extensions = folder_paths.folder_names_and_paths[RELIGHTVID_FOLDER]
     # A name first created by add_model_folder_path has an empty set, which would list every file.
     extensions.update(getattr(folder_paths, "supported_pt_extensions", MODEL_EXTENSIONS))
@@ -261,6 +267,26 @@ def raise_interrupted(error: SamplingInterrupted) -> None:
     raise error
 
 
+def frame_grid(images: list, columns: int | None = None):
+    """Tile PIL images of one size into a grid, row by row (``columns`` default: about square overall).
+
+    The progress preview is one still image (the server re-encodes it as a single JPEG), so a clip's
+    frames are shown side by side rather than animated.
+    """
+    from PIL import Image  # ComfyUI's own image library; only reached when previews are on
+
+    width, height = images[0].size
+    if columns is None:
+        columns = max(1, round(math.sqrt(len(images) * height / width)))
+    columns = min(columns, len(images))
+    rows = math.ceil(len(images) / columns)
+    grid = Image.new("RGB", (columns * width, rows * height))
+    for index, image in enumerate(images):
+        grid.paste(image, ((index % columns) * width, (index // columns) * height))
+    return grid
+
+
+
 def progress_bar(total: int):
     """ComfyUI's progress bar of the running node, or None outside ComfyUI.
 
@@ -286,8 +312,8 @@ class JobProgress:
 
 
 def latent_previewer(device: torch.device) -> Callable[[torch.Tensor], object] | None:
-    """``denoised (B, F, 4, h, w) -> preview`` of the first frame for ComfyUI's progress bar; None without
-    ComfyUI or when previews are off."""
+    """``denoised (B, F, 4, h, w) -> preview`` of every frame of x̂₀, as a grid, for ComfyUI's progress bar;
+    None without ComfyUI or when previews are off."""
     if not HAS_COMFY:
         return None
     try:
@@ -297,8 +323,14 @@ def latent_previewer(device: torch.device) -> Callable[[torch.Tensor], object] |
         return None
     if previewer is None:
         return None
-    # denoised is in the scaled latent space the SD1.5 previewers expect.
-    return lambda denoised: previewer.decode_latent_to_preview_image("JPEG", denoised[:, 0].float())
+
+    def preview(denoised: torch.Tensor):
+        # denoised is (B, F, 4, h, w) in the scaled latent space the SD1.5 previewers expect; they decode one
+        # image each, so every frame goes through on its own.
+        frames = [previewer.decode_latent_to_preview(frame.float()) for frame in denoised.unbind(1)]
+        return ("JPEG", frame_grid(frames), latent_preview.MAX_PREVIEW_RESOLUTION)
+
+    return preview
 
 
 # --- VAE, CLIP and MODEL access ------------------------------------------------------------------------

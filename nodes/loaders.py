@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import zipfile
+
 import torch
 
 from ..relightvid_core.errors import InputError, RelightVidError, WeightFormatError
 from ..relightvid_core.model_files import DTYPES
 from ..relightvid_core.models.configs import CONFIGS
 from ..relightvid_core.weights import build_unet, load_motion_weights, load_spatial_weights, open_source
+from ..relightvid_core.weights.convert import MOTION_FORMATS
 from ..relightvid_core.weights.detect import CONV_IN_KEYS, WeightFormat, detect_format
-from ..relightvid_core.weights.files import TensorSource
+from ..relightvid_core.weights.files import PICKLE_SUFFIXES, TensorSource
 from . import checks, host
 from .payloads import MODEL_TYPE, UNET_TYPE, SpatialWeights
+
+logger = logging.getLogger(__name__)
 
 CATEGORY = "RelightVid/loaders"
 FROM_MODEL = "(connected MODEL)"
@@ -22,6 +30,42 @@ DTYPE_CHOICES = ("auto", *DTYPES)
 # Transformer families a user may connect by mistake, by a key only they have (detect.py knows the U-Nets).
 TRANSFORMER_MARKERS = {"joint_blocks.": "an SD3 model", "double_blocks.": "a Flux model"}
 SD15_ADVICE = "RelightVid needs an SD1.5 checkpoint (Realistic Vision 5.1 upstream)"
+BASE_FORMATS = frozenset({WeightFormat.SD15_UNET})
+ICLIGHT_FORMATS = frozenset({WeightFormat.ICLIGHT_FBC})
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_format(path: str, _mtime_ns: int, _size: int) -> WeightFormat | None:
+    """What a weight file is, from its keys and shapes only; None when that cannot be told cheaply.
+
+    Cached by path, modification time and size, so the combo lists (built on every page load) read each
+    file's header once. A safetensors header and a zip pickle's key list (memory-mapped) are cheap; a
+    legacy (non-zip) pickle would have to be read whole, so it is not classified.
+    """
+    if os.path.splitext(path)[1].lower() in PICKLE_SUFFIXES and not zipfile.is_zipfile(path):
+        return None
+    try:
+        source = open_source(path)
+    except RelightVidError as error:
+        logger.debug("not listing %s: %s", path, error)
+        return WeightFormat.UNKNOWN
+    try:
+        return detect_format(source.shapes()).format
+    finally:
+        source.close()
+
+
+def fitting_files(folders: tuple[str, ...], formats: frozenset[WeightFormat]) -> list[str]:
+    """The files of ``folders`` whose format is one of ``formats`` (plus legacy pickles, which are only told
+    apart when loaded and then refused in one sentence if wrong)."""
+    names = []
+    for name in host.model_file_list(folders):
+        path = host.find_model_file(folders, name)
+        stat = os.stat(path)
+        found = _file_format(path, stat.st_mtime_ns, stat.st_size)
+        if found is None or found in formats:
+            names.append(name)
+    return names
 
 
 def base_family(shapes) -> str | None:
@@ -109,14 +153,14 @@ class RelightVidUNetLoader:
         return {
             "required": {
                 "base_checkpoint": (
-                    [FROM_MODEL, *host.model_file_list(BASE_FOLDERS)],
+                    [FROM_MODEL, *fitting_files(BASE_FOLDERS, BASE_FORMATS)],
                     {
                         "tooltip": "SD1.5 checkpoint from models/checkpoints (Realistic Vision 5.1 upstream). "
                         f"Choose {FROM_MODEL} to take the U-Net of the MODEL input instead."
                     },
                 ),
                 "iclight_fbc": (
-                    host.model_file_list(ICLIGHT_FOLDERS),
+                    fitting_files(ICLIGHT_FOLDERS, ICLIGHT_FORMATS),
                     {
                         "tooltip": "IC-Light fbc offsets (iclight_sd15_fbc.safetensors, 12-channel) from "
                         "models/relightvid "
@@ -193,7 +237,7 @@ class RelightVidTemporalLoader:
             "required": {
                 "relightvid_unet": (UNET_TYPE, {"tooltip": "Spatial weights from Load RelightVid U-Net."}),
                 "temporal_weights": (
-                    host.model_file_list(MOTION_FOLDERS),
+                    fitting_files(MOTION_FOLDERS, frozenset(MOTION_FORMATS)),
                     {
                         "tooltip": "Temporal weights: relvid_mm_sd15_fbc.pth (or the HF Space's "
                         "relvid_mm_sd15_fbc_unet.pth) "

@@ -7,11 +7,15 @@ library, the command line and the nodes share one layout.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO, Union
 
 import numpy as np
 import torch
@@ -290,3 +294,245 @@ def write_mask_folder(folder: str | Path, masks: torch.Tensor) -> Path:
         pixels = np.clip(np.rint(mask.detach().cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
         cv2.imencode(".png", pixels)[1].tofile(str(folder / MASK_NAME_FORMAT.format(index)))
     return folder
+
+
+# --- frame budget: decode only the frames kept, each brought to its target size as it is decoded ----------
+#
+# RAM per kept frame: one decoded source frame at a time (W·H·3 bytes, plus W·H·3·4 as float while it is
+# fitted), and the fitted frame (w·h·3·4 bytes) kept; the whole-clip path holds every source frame as float
+# (W·H·3·4 bytes each, twice while ComfyUI stacks them).
+
+VideoSource = Union[str, Path, BinaryIO]
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+PRINTF_FIELD = re.compile(r"%(0?)(\d*)d")
+TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames of a clip to keep: skip the first ``skip``, then keep every ``stride``-th, at most ``limit``.
+
+    Attributes:
+        skip: frames dropped from the start (>= 0).
+        stride: keep one frame in ``stride`` (>= 1).
+        limit: keep at most this many frames (None: all).
+
+    Raises:
+        InputError: a negative skip, a stride < 1 or a limit < 1.
+    """
+
+    skip: int = 0
+    stride: int = 1
+    limit: int | None = None
+
+    def __post_init__(self):
+        if self.skip < 0:
+            raise InputError(f"skip_first_frames must be >= 0, got {self.skip}.")
+        if self.stride < 1:
+            raise InputError(f"frame_stride must be >= 1, got {self.stride}.")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"max_frames must be >= 1 (or all), got {self.limit}.")
+
+    def keeps(self, index: int) -> bool:
+        """Whether source frame ``index`` is among the kept ones (ignoring ``limit``)."""
+        return index >= self.skip and (index - self.skip) % self.stride == 0
+
+    def indices(self, count: int) -> range:
+        """The kept indices of a clip of ``count`` frames."""
+        kept = range(self.skip, count, self.stride)
+        return kept if self.limit is None else kept[: self.limit]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A video stream's size, frame count and rate, read without decoding a frame."""
+
+    width: int
+    height: int
+    frame_count: int
+    fps: float
+
+
+def _open_video(source: VideoSource):
+    av = require("av", "reading videos")
+    if isinstance(source, (str, Path)):
+        _require_file(Path(source), "video")
+        return av.open(str(source))
+    source.seek(0)
+    return av.open(source)
+
+
+def _video_stream(container, source: VideoSource):
+    if not container.streams.video:
+        raise InputError(f"{_source_name(source)} holds no video stream.")
+    return container.streams.video[0]
+
+
+def _source_name(source: VideoSource) -> str:
+    return str(source) if isinstance(source, (str, Path)) else "the video"
+
+
+def probe_video(source: VideoSource) -> VideoInfo:
+    """Size, frame count and fps of the first video stream (packets are counted when the header has no count).
+
+    Raises:
+        InputError: the file is missing or is not a video.
+    """
+    av = require("av", "reading videos")
+    try:
+        with _open_video(source) as container:
+            stream = _video_stream(container, source)
+            count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+            rate = stream.average_rate or stream.guessed_rate
+            return VideoInfo(stream.width, stream.height, int(count), float(rate) if rate else 0.0)
+    except av.FFmpegError as error:
+        raise InputError(f"{_source_name(source)} is not a video FFmpeg can decode ({error}).") from error
+
+
+def read_video_frames(
+    source: VideoSource,
+    selection: FrameSelection = FrameSelection(),
+    fit: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, float]:
+    """Decode only the kept frames of a video, each passed through ``fit`` as soon as it is decoded.
+
+    Memory follows the output: frames that are skipped are decoded (inter-coded video needs them) but never
+    converted, and a kept frame is fitted before the next is read.
+
+    Args:
+        source: a video file path or an open binary file (e.g. ComfyUI VIDEO's ``get_stream_source()``).
+        selection: which frames to keep.
+        fit: maps one frame (1, H, W, 3) float32 0..1 to its target size, e.g. a geometry plan; None keeps it.
+
+    Returns:
+        frames: (T, h, w, 3) float32 RGB in 0..1; fps: the stream's rate divided by the stride.
+
+    Raises:
+        InputError: the file is missing, is not a video, or holds no frame the selection keeps.
+    """
+    av = require("av", "reading videos")
+    kept: list[torch.Tensor] = []
+    try:
+        with _open_video(source) as container:
+            stream = _video_stream(container, source)
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            for index, frame in enumerate(container.decode(stream)):
+                if not selection.keeps(index):
+                    continue
+                image = torch.from_numpy(frame.to_ndarray(format="rgb24"))[None].float().div_(255.0)
+                kept.append(image[0] if fit is None else fit(image)[0])
+                if selection.limit is not None and len(kept) >= selection.limit:
+                    break
+    except av.FFmpegError as error:
+        raise InputError(f"{_source_name(source)} is not a video FFmpeg can decode ({error}).") from error
+    if not kept:
+        raise InputError(
+            f"{_source_name(source)} has no frame left after skipping {selection.skip} (stride {selection.stride})."
+        )
+    return torch.stack(kept), (float(rate) / selection.stride if rate else 0.0)
+
+
+def _numbered_files(spec: Path) -> dict[int, Path]:
+    """Frame number → file of a folder, a printf pattern (``%04d``) or a glob (``*``, ``?``)."""
+    text = str(spec)
+    field = PRINTF_FIELD.search(spec.name)
+    if spec.is_dir():
+        candidates = sorted(p for p in spec.iterdir() if p.suffix.lower() in MASK_SUFFIXES)
+        return _unique_numbers((TRAILING_NUMBER.search(p.stem), p) for p in candidates)
+    if field is not None:
+        digits = rf"\d{{{field.group(2)}}}" if field.group(1) and field.group(2) else r"\d+"
+        name = re.compile(re.escape(spec.name[: field.start()]) + f"({digits})" + re.escape(spec.name[field.end() :]))
+        if not spec.parent.is_dir():
+            raise InputError(f"the folder {spec.parent} of mask pattern {text} does not exist.")
+        return _unique_numbers((name.fullmatch(p.name), p) for p in sorted(spec.parent.iterdir()))
+    if any(char in text for char in "*?["):
+        return _unique_numbers((TRAILING_NUMBER.search(Path(p).stem), Path(p)) for p in sorted(glob.glob(text)))
+    raise InputError(f"mask sequence {text} is neither a folder, a %04d pattern nor a glob such as mask/*.png.")
+
+
+def _unique_numbers(matches) -> dict[int, Path]:
+    """(number match or None, path) pairs → number → path; files without a number are ignored."""
+    numbered: dict[int, Path] = {}
+    for match, path in matches:
+        if match is None:
+            continue
+        number = int(match.group(1))
+        if number in numbered:
+            raise InputError(f"{numbered[number].name} and {path.name} both hold frame {number}; keep one of them.")
+        numbered[number] = path
+    return numbered
+
+
+def mask_sequence_files(spec: str | Path, expected_count: int | None = None) -> list[Path]:
+    """The files of a numbered mask sequence, in frame order, with every frame present.
+
+    Args:
+        spec: a folder (its images, numbered by the digits that end their names), a printf pattern such as
+            ``mask/%04d.png`` or a glob such as ``mask/*.png``.
+        expected_count: the clip's frame count; the sequence must hold exactly this many masks.
+
+    Raises:
+        InputError: nothing matches, a number is missing between the first and the last, two files hold one
+            number, or the count differs from ``expected_count`` (each in one sentence).
+    """
+    spec = Path(spec)
+    numbered = _numbered_files(spec)
+    if not numbered:
+        raise InputError(f"mask sequence {spec} matches no numbered image ({', '.join(MASK_SUFFIXES)}).")
+    first, last = min(numbered), max(numbered)
+    missing = [k for k in range(first, last + 1) if k not in numbered]
+    if missing:
+        shown = ", ".join(str(k) for k in missing[:3]) + (", …" if len(missing) > 3 else "")
+        raise InputError(f"mask sequence {spec} lacks {len(missing)} frame(s) between {first} and {last} ({shown}).")
+    if expected_count is not None and len(numbered) != expected_count:
+        kind = "more" if len(numbered) > expected_count else "fewer"
+        raise InputError(
+            f"mask sequence {spec} holds {len(numbered)} masks, {kind} than the video's {expected_count} frames; "
+            "every frame needs exactly one mask."
+        )
+    return [numbered[k] for k in range(first, last + 1)]
+
+
+def _mask_pixels(image: np.ndarray, use_alpha: bool, path: Path) -> np.ndarray:
+    """One decoded mask file → (H, W) float32 0..1: alpha (opaque = subject) or grey of the colour."""
+    cv2 = require("cv2", "reading masks")
+    if image.ndim == 3 and image.shape[2] == 4 and use_alpha:
+        return _to_unit_range(np.ascontiguousarray(image[:, :, 3]), path)
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    return _to_unit_range(image, path)
+
+
+def read_mask_sequence(
+    spec: str | Path, selection: FrameSelection = FrameSelection(), expected_count: int | None = None
+) -> torch.Tensor:
+    """Read the kept masks of a numbered sequence (see :func:`mask_sequence_files`).
+
+    Cut-outs with transparency are read by their alpha (opaque = subject) when any kept file has a
+    non-opaque alpha; otherwise the grey of the colour (white = subject) is used, so RGBA files saved fully
+    opaque still read as drawn.
+
+    Returns:
+        (T, H, W) float32 in 0..1, 1 = subject.
+
+    Raises:
+        InputError: see :func:`mask_sequence_files`; masks of different sizes; nothing left after the selection.
+    """
+    cv2 = require("cv2", "reading masks")
+    files = mask_sequence_files(spec, expected_count)
+    kept = [files[k] for k in selection.indices(len(files))]
+    if not kept:
+        raise InputError(f"mask sequence {spec} has no mask left after skipping {selection.skip}.")
+    images = [_decode_still(path, cv2.IMREAD_UNCHANGED) for path in kept]
+    use_alpha = any(
+        image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < np.iinfo(image.dtype).max
+        for image in images
+        if np.issubdtype(image.dtype, np.integer)
+    )
+    masks = [_mask_pixels(image, use_alpha, path) for image, path in zip(images, kept, strict=True)]
+    sizes = {mask.shape for mask in masks}
+    if len(sizes) > 1:
+        raise InputError(f"masks of {spec} must all have one size, found sizes (H, W) {sorted(sizes)}.")
+    return torch.from_numpy(np.clip(np.stack(masks), 0.0, 1.0))

@@ -1,8 +1,8 @@
 """The example workflows, written once as API graphs plus the layout and notes of their UI versions.
 
 ``python workflows/specs.py`` rewrites ``example_workflows/api/*.json`` from the graphs below. The UI files
-(``example_workflows/*.json``) are made from the API files by ComfyUI's own frontend — loaded, laid out as
-``LAYOUT`` says, given their Note, and saved with ``app.graph.serialize()`` — so they are exactly what
+(``example_workflows/*.json``) are made from the API files by ComfyUI's own frontend — loaded, laid out in
+the ``COLUMNS`` and ``GROUPS`` below, given their Note, and saved with ``app.graph.serialize()`` — so they are exactly what
 the app saves: ``tests/integration/build_workflows.py`` does that against a running ComfyUI.
 """
 
@@ -19,13 +19,26 @@ API_DIR = UI_DIR / "api"
 CHECKPOINT = "realisticVisionV51_v51VAE.safetensors"
 ICLIGHT = "iclight_sd15_fbc.safetensors"
 MOTION = "relvid_mm_sd15_fbc.pth"
-SUBJECT, SUBJECT_MASK, BACKGROUND, BACKGROUND_STILL, ENV_MAP = (
-    "subject.mp4",
-    "subject_mask.mp4",
-    "background.mp4",
-    "background.png",
-    "environment.hdr",
-)
+# The official demo assets (github.com/Aleafy/RelightVid, assets/): 512x512, 8 fps, 16 frames.
+SUBJECT = "lion.mp4"
+MASK_SEQUENCE = "mask/lion/%04d.png"
+BACKGROUND = "stage_light2.mp4"
+OFFICIAL_FPS = 8.0
+OFFICIAL_FRAMES = 16
+# Files the user makes or picks (named in each Note).
+MASK_VIDEO = "lion_mask.mp4"
+BACKGROUND_STILL = "background.png"
+ENV_MAP = "environment.hdr"
+
+INPUT_SOURCES = {
+    SUBJECT: "the subject clip: assets/input/lion.mp4 of github.com/Aleafy/RelightVid (or your own clip)",
+    MASK_SEQUENCE: "its masks, one PNG per frame, white on the subject: copy that repository's assets/mask/lion "
+    "folder to ComfyUI/input/mask/lion (any folder, %04d pattern or glob works)",
+    BACKGROUND: "the lighting clip: assets/video_bg/stage_light2.mp4 of the same repository (or any clip)",
+    MASK_VIDEO: "a mask video of the subject, white on the subject (e.g. exported by your matting/rotoscoping tool)",
+    BACKGROUND_STILL: "any photo of the surroundings whose light you want",
+    ENV_MAP: "an equirectangular .hdr/.exr environment map (e.g. a CC0 one from polyhaven.com/hdris)",
+}
 
 MODEL_NOTE = (
     "Model files:\n"
@@ -33,6 +46,17 @@ MODEL_NOTE = (
     f"- models/relightvid (or models/diffusion_models): {ICLIGHT} (IC-Light fbc, from lllyasviel/ic-light)\n"
     f"- models/relightvid: {MOTION} (RelightVid temporal weights, from aleafy/relightvid_models)\n"
 )
+# Measured with the integration server (tests/integration/test_frontend.py: ComfyUI --cpu on 2 cores of an
+# AMD EPYC, random full-size fp32 weights) at the test size: 64x64, 4 frames, 2 steps, from pressing Run to
+# the end of the run (model loading included). The templates' default size (512x512, 16 frames, 20 steps) was
+# not run on the CPU: one full-size U-Net forward of 8 frames at 256x256 alone takes about 15 s there.
+TEST_SIZE_CPU_SECONDS = {
+    "relightvid_background_video": None,
+    "relightvid_light_preset": None,
+    "relightvid_hdr_map": None,
+    "relightvid_long_video_windows": None,
+    "relightvid_iie": None,
+}
 
 
 def _sampler(**overrides) -> dict:
@@ -65,11 +89,32 @@ def _node(class_type: str, title: str, **inputs) -> dict:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
 
-def _common(prompt: str, sampler: dict, foreground_images=("5", 0), mask=("8", 0), size=(512, 512)) -> dict:
-    """Models, subject + mask videos, foreground, text, sampler, decode and save; the lighting (node 12) is added per "
-    "workflow. Save Video is the only output and every node feeds it: ComfyUI runs the outputs that pass
-    validation and drops the others, so a preview beside it would run, and the job report success, when a model
-    file is missing."""
+def _budget(max_frames: int) -> dict:
+    return {"skip_first_frames": 0, "frame_stride": 1, "max_frames": max_frames}
+
+
+def _foreground(clip: dict, mask, size=(512, 512), max_frames=OFFICIAL_FRAMES) -> dict:
+    return _node(
+        "RelightVidForeground",
+        "RelightVid Foreground",
+        vae=["1", 2],
+        size_policy="center_crop",
+        width=size[0],
+        height=size[1],
+        gray="official_128",
+        grow=0,
+        feather=0.0,
+        invert_mask=False,
+        **_budget(max_frames),
+        **clip,
+        mask=list(mask),
+    )
+
+
+def _common(prompt: str, sampler: dict) -> dict:
+    """Models, the subject clip and its mask sequence (the frame-budget path: the clip's VIDEO goes straight into
+    the foreground, which decodes only the frames it keeps), text, sampler, decode and save; the lighting
+    (node 12) is added per workflow."""
     return {
         "1": _node("CheckpointLoaderSimple", "Load Checkpoint (SD1.5)", ckpt_name=CHECKPOINT),
         "2": _node(
@@ -87,53 +132,46 @@ def _common(prompt: str, sampler: dict, foreground_images=("5", 0), mask=("8", 0
             temporal_weights=MOTION,
         ),
         "4": _node("LoadVideo", "Load Video (subject)", file=SUBJECT),
-        "5": _node("GetVideoComponents", "Get Video Components (subject)", video=["4", 0]),
-        "6": _node("LoadVideo", "Load Video (subject mask)", file=SUBJECT_MASK),
-        "7": _node("GetVideoComponents", "Get Video Components (mask)", video=["6", 0]),
-        "8": _node("ImageToMask", "Convert Image to Mask", image=["7", 0], channel="red"),
-        "9": _node(
-            "RelightVidForeground",
-            "RelightVid Foreground",
-            images=list(foreground_images),
-            vae=["1", 2],
-            size_policy="center_crop",
-            width=size[0],
-            height=size[1],
-            gray="official_128",
-            grow=0,
-            feather=0.0,
-            invert_mask=False,
-            mask=list(mask),
+        "6": _node(
+            "RelightVidLoadMaskSequence",
+            "RelightVid Load Mask Sequence",
+            sequence=MASK_SEQUENCE,
+            **_budget(OFFICIAL_FRAMES),
+            video=["4", 0],
         ),
+        "9": _foreground({"video": ["4", 0]}, ("6", 0)),
         "13": _node("CLIPTextEncode", "CLIP Text Encode (prompt)", text=prompt, clip=["1", 1]),
         "14": _node("RelightVidTextConditioning", "RelightVid Text Conditioning", positive=["13", 0], clip=["1", 1]),
         "15": sampler,
         "16": _node("VAEDecode", "VAE Decode", samples=["15", 0], vae=["1", 2]),
-        "17": _node("CreateVideo", "Create Video", images=["16", 0], fps=["5", 2], audio=["5", 1]),
+        "17": _node("CreateVideo", "Create Video", images=["16", 0], fps=OFFICIAL_FPS),
         "18": _node(
             "SaveVideo", "Save Video", video=["17", 0], filename_prefix="relightvid/relit", format="auto", codec="auto"
         ),
     }
 
 
+def _background_video_node(**overrides) -> dict:
+    inputs = {"length_policy": "loop", "size_policy": "cover", "flip": False, **_budget(0), **overrides}
+    return _node("RelightVidBackground", "RelightVid Background Video", foreground=["9", 0], **inputs)
+
+
 def background_video() -> dict:
     graph = _common("change the background", _sampler())
     graph["10"] = _node("LoadVideo", "Load Video (background)", file=BACKGROUND)
-    graph["11"] = _node("GetVideoComponents", "Get Video Components (background)", video=["10", 0])
-    graph["12"] = _node(
-        "RelightVidBackground",
-        "RelightVid Background Video",
-        foreground=["9", 0],
-        length_policy="loop",
-        size_policy="cover",
-        flip=False,
-        images=["11", 0],
-    )
+    graph["12"] = _background_video_node(video=["10", 0])
     return graph
 
 
 def light_preset() -> dict:
+    """The whole-clip path: the subject decoded by Get Video Components, the mask from a mask video."""
     graph = _common("warm sunlight from the left, soft shadows", _sampler())
+    del graph["6"]
+    graph["5"] = _node("GetVideoComponents", "Get Video Components (subject)", video=["4", 0])
+    graph["6"] = _node("LoadVideo", "Load Video (subject mask)", file=MASK_VIDEO)
+    graph["7"] = _node("GetVideoComponents", "Get Video Components (mask)", video=["6", 0])
+    graph["8"] = _node("ImageToMask", "Convert Image to Mask", image=["7", 0], channel="red")
+    graph["9"] = _foreground({"images": ["5", 0]}, ("8", 0), max_frames=0)
     graph["12"] = _node(
         "RelightVidLightPreset",
         "RelightVid Light Preset",
@@ -144,6 +182,7 @@ def light_preset() -> dict:
         intensity=1.0,
         softness=1.0,
     )
+    graph["17"]["inputs"].update(fps=["5", 2], audio=["5", 1])
     return graph
 
 
@@ -165,32 +204,21 @@ def hdr_map() -> dict:
 
 
 def long_video() -> dict:
-    graph = _common(
-        "change the background",
-        _sampler(window_length=16, window_overlap=4, window_fusion="pyramid"),
-        foreground_images=("21", 0),
-        mask=("21", 1),
-    )
-    graph["9"]["inputs"].update(width=["21", 2], height=["21", 3])
-    graph["10"] = _node("LoadImage", "Load Image (background still)", image=BACKGROUND_STILL)
-    graph["12"] = _node(
-        "RelightVidBackground",
-        "RelightVid Background Video",
-        foreground=["9", 0],
-        length_policy="loop",
-        size_policy="cover",
-        flip=False,
-        images=["10", 0],
-    )
+    graph = _common("change the background", _sampler(window_length=16, window_overlap=4, window_fusion="pyramid"))
+    graph["6"]["inputs"].update(_budget(0))
     graph["21"] = _node(
         "RelightVidFitFrames",
         "RelightVid Fit Frames",
-        images=["5", 0],
         size_policy="multiple_of_64",
         width=768,
         height=512,
-        mask=["8", 0],
+        **_budget(0),
+        video=["4", 0],
+        mask=["6", 0],
     )
+    graph["9"] = _foreground({"images": ["21", 0]}, ("21", 1), size=(["21", 2], ["21", 3]), max_frames=0)
+    graph["10"] = _node("LoadImage", "Load Image (background still)", image=BACKGROUND_STILL)
+    graph["12"] = _background_video_node(images=["10", 0])
     return graph
 
 
@@ -200,65 +228,72 @@ def iie() -> dict:
     return graph
 
 
-INPUT_NOTE = "Inputs (ComfyUI/input): {}. The mask video is white on the subject, black elsewhere."
 WORKFLOWS = {
     "relightvid_background_video": (
         background_video,
-        [SUBJECT, SUBJECT_MASK, BACKGROUND],
-        "Relight a subject video with a background video (the released RelightVid setting).",
+        [SUBJECT, MASK_SEQUENCE, BACKGROUND],
+        "Relight a subject clip with a background (lighting) clip, the released RelightVid setting: 16 frames at "
+        "512x512, cropped as upstream.",
     ),
     "relightvid_light_preset": (
         light_preset,
-        [SUBJECT, SUBJECT_MASK],
-        "Relight with a light direction plate and a prompt describing the light.",
+        [SUBJECT, MASK_VIDEO],
+        "Relight with a light direction and a prompt describing the light; the mask comes from a mask video and "
+        "the clip is decoded whole (Get Video Components), so it keeps the clip's frame rate and sound.",
     ),
     "relightvid_hdr_map": (
         hdr_map,
-        [SUBJECT, SUBJECT_MASK, ENV_MAP],
+        [SUBJECT, MASK_SEQUENCE, ENV_MAP],
         "Relight with an HDR environment map (.hdr/.exr) seen by a slowly panning camera.",
     ),
     "relightvid_long_video_windows": (
         long_video,
-        [SUBJECT, SUBJECT_MASK, BACKGROUND_STILL],
-        "A clip of any length in overlapping 16-frame context windows, with a still background; Fit Frames picks a "
-        "size in multiples of 64 and feeds it to the foreground.",
+        [SUBJECT, MASK_SEQUENCE, BACKGROUND_STILL],
+        "A clip of any length in overlapping 16-frame context windows with a still background; Fit Frames decodes "
+        "each frame straight to a size in multiples of 64 and feeds it to the foreground.",
     ),
     "relightvid_iie": (
         iie,
-        [SUBJECT, SUBJECT_MASK, BACKGROUND],
+        [SUBJECT, MASK_SEQUENCE, BACKGROUND],
         "The Illumination-Invariant Ensemble: the foreground at five brightnesses, predictions averaged each step "
         "(about 3.7x the U-Net work of plain sampling).",
     ),
 }
 
-# UI layout: node id -> (column, row) on a 440 x 120 px grid (wide enough for the widest node, rows spaced
-# for the tall ones); the Note sits top left.
-LAYOUT = {
-    "13": (3, 0),
-    "14": (4, 0),
-    "1": (0, 2),
-    "2": (1, 2),
-    "3": (2, 2),
-    "15": (5, 2),
-    "16": (6, 2),
-    "18": (7, 2),
-    "17": (6, 4),
-    "4": (0, 4),
-    "5": (1, 4),
-    "21": (2, 4),
-    "9": (3, 4),
-    "6": (0, 9),
-    "7": (1, 9),
-    "8": (2, 9),
-    "10": (0, 13),
-    "11": (1, 13),
-    "12": (3, 13),
-}
+# UI layout: columns of node ids stacked top to bottom, and the groups drawn around them (title, colour, ids).
+# The opening view is fitted to the whole graph, so inputs, lighting and output are all on screen.
+COLUMNS = [
+    ["note"],
+    ["1", "2", "3"],
+    ["4", "5", "6", "7", "8", "10"],
+    ["21", "9", "12"],
+    ["13", "14", "15"],
+    ["16", "17", "18"],
+]
+GROUPS = [
+    ("1. Models", "#3f5159", ["1", "2", "3"]),
+    ("2. Subject and mask", "#3f593f", ["4", "5", "6", "7", "8", "21", "9"]),
+    ("3. Lighting", "#59533f", ["10", "12"]),
+    ("4. Prompt", "#4f3f59", ["13", "14"]),
+    ("5. Relight", "#593f3f", ["15"]),
+    ("6. Decode and save", "#444444", ["16", "17", "18"]),
+]
 
 
 def note_text(name: str) -> str:
     _build, inputs, summary = WORKFLOWS[name]
-    return f"{summary}\n\n{MODEL_NOTE}\n{INPUT_NOTE.format(', '.join(inputs))}"
+    sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in inputs)
+    measured = TEST_SIZE_CPU_SECONDS[name]
+    cpu = (
+        f"{measured:.0f} s measured at test size only (64x64, 4 frames, 2 steps; ComfyUI --cpu, 2 cores); the "
+        "default size was not run on a CPU (one full-size U-Net call on 8 frames of 256x256 takes about 15 s there)"
+        if measured is not None
+        else "not measured yet"
+    )
+    return (
+        f"{summary}\n\n{MODEL_NOTE}\nInputs (ComfyUI/input):\n{sources}\n\n"
+        f"Expected time: CPU: {cpu}. GPU: not measured yet."
+    )
 
 
 def write_api_files() -> list[Path]:

@@ -5,7 +5,7 @@
 
 Without ``--url`` a temporary server is started as the integration tests start it. The API files come from
 ``workflows/specs.py`` (run it first after changing a graph); each UI file is what the frontend saves after
-loading the API graph, laying it out as ``specs.LAYOUT`` says and adding the Note (``specs.note_text``).
+loading the API graph, laying it out in ``specs.COLUMNS`` and ``specs.GROUPS`` and adding the Note (``specs.note_text``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,13 @@ SETTINGS = {
     "Comfy.Canvas.MouseWheelScroll": "zoom",
     "Comfy.TutorialCompleted": True,
 }
-ORIGIN, CELL = (40, 40), (440, 120)
-INITIAL_VIEW = {"scale": 0.7, "offset": [20, 20]}  # most of the graph in view, still drawn with text
+ORIGIN, GAP, GROUP_PADDING = (40, 40), 60, 12
+NOTE_SIZE = (420, 700)
+# Load Video and Load Image show the picked file under their widgets.
+PREVIEW_TYPES, PREVIEW_HEIGHT = ["LoadVideo", "LoadImage"], 250
+# The opening view fits the graph into the canvas of a 1920x1080 screen (the frontend's side bar and menus
+# take the rest), so every group shows at once.
+VIEW = {"left": 60, "top": 20, "width": 1700, "height": 900}
 
 
 def run_frontend(command: str, job: dict, workdir: Path) -> list[dict]:
@@ -57,9 +62,15 @@ def build(url: str, workdir: Path) -> list[Path]:
                 "name": name,
                 "api": api,
                 "note": specs.note_text(name),
-                "layout": specs.LAYOUT,
+                "noteSize": NOTE_SIZE,
+                "columns": specs.COLUMNS,
+                "groups": specs.GROUPS,
                 "origin": ORIGIN,
-                "cell": CELL,
+                "gap": GAP,
+                "groupPadding": GROUP_PADDING,
+                "view": VIEW,
+                "previewTypes": PREVIEW_TYPES,
+                "previewHeight": PREVIEW_HEIGHT,
             }
         )
     written = []
@@ -69,7 +80,7 @@ def build(url: str, workdir: Path) -> list[Path]:
         path = specs.UI_DIR / f"{result['name']}.json"
         # loadApiJson leaves the all-zero id; a saved workflow has its own, stable here across rebuilds.
         graph = {**result["graph"], "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"relightvid/workflows/{result['name']}"))}
-        graph["extra"] = {**graph.get("extra", {}), "ds": INITIAL_VIEW}
+        graph["extra"] = {**graph.get("extra", {}), "ds": result["ds"]}
         path.write_text(json.dumps(graph, indent=2) + "\n")
         written.append(path)
     return written

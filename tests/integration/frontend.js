@@ -2,6 +2,9 @@
 //
 //   node frontend.js build JOB.json   API graphs -> UI workflows saved by the frontend itself (stdout: JSON)
 //   node frontend.js check JOB.json   open each UI workflow as a user does, convert, queue, screenshot (stdout: JSON)
+//   node frontend.js view JOB.json    open each UI workflow and screenshot its opening view
+//   node frontend.js templates JOB.json  the Templates browser on one pack's category: thumbnails, screenshot
+//   node frontend.js preview JOB.json    run one workflow and screenshot the sampler's latent preview
 //
 // JOB.json: {"url": ..., "chromium": "/usr/bin/chromium", "workflows": [...]} (see build_workflows.py and
 // test_frontend.py for the entries). Page errors are collected; benign 404s of optional resources are not.
@@ -14,7 +17,7 @@ const MISSING_TEXT = /missing node types|nodes are missing|missing nodes/i;
 
 async function openPage(context, url, errors) {
   const page = await context.newPage();
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message} ${(e.stack || '').split('\n').slice(1, 3).join(' ')}`));
   await page.goto(url, { waitUntil: 'networkidle', timeout: 120000 });
   await page.waitForFunction(() => window.app && window.app.graph && window.LiteGraph, null, { timeout: 120000 });
   await page.waitForTimeout(1000);
@@ -26,26 +29,68 @@ async function build(context, job) {
   for (const workflow of job.workflows) {
     const errors = [];
     const page = await openPage(context, job.url, errors);
-    const graph = await page.evaluate(async (w) => {
-      const app = window.app;
+    const built = await page.evaluate(async (w) => {
+      const { app, LiteGraph } = window;
       await app.loadApiJson(w.api, `${w.name}.json`);
+      const note = LiteGraph.createNode('Note');
+      note.size = w.noteSize;
+      note.title = 'Read me: files, folders and time';
+      note.widgets[0].value = w.note;
+      app.graph.add(note);
       for (const node of app.graph.nodes) {
-        const cell = w.layout[String(node.id)];
-        if (cell) node.pos = [w.origin[0] + cell[0] * w.cell[0], w.origin[1] + cell[1] * w.cell[1]];
         for (const widget of node.widgets || []) {
           if (widget.name === 'control_after_generate') widget.value = 'fixed';
         }
       }
-      const note = window.LiteGraph.createNode('Note');
-      note.pos = [w.origin[0], w.origin[1]];
-      note.size = [840, 180];
-      note.title = 'Read me: files and folders';
-      note.widgets[0].value = w.note;
-      app.graph.add(note);
+      // Columns of nodes stacked top to bottom ("note" is the Note); the gap leaves room for group titles.
+      const byId = (id) => {
+        const node = id === 'note' ? note : app.graph.getNodeById(Number(id));
+        return node && (id === 'note' || node !== note) ? node : null; // the Note may have taken a free id
+      };
+      // Load Video/Image grow by their preview once a file is picked: keep room for it below them.
+      const height = (node) => node.size[1] + (w.previewTypes.includes(node.type) ? w.previewHeight : 0);
+      let x = w.origin[0];
+      const top = w.origin[1];
+      for (const column of w.columns) {
+        const nodes = column.map(byId).filter(Boolean);
+        if (!nodes.length) continue;
+        let y = top;
+        for (const node of nodes) {
+          node.pos = [x, y];
+          y += height(node) + LiteGraph.NODE_TITLE_HEIGHT + w.gap;
+        }
+        x += Math.max(...nodes.map((node) => node.size[0])) + w.gap;
+      }
+      for (const [title, color, ids] of w.groups) {
+        const nodes = ids.map(byId).filter(Boolean);
+        if (!nodes.length) continue;
+        const group = new LiteGraph.LGraphGroup(title);
+        group.color = color;
+        app.graph.add(group);
+        // From positions and sizes (the nodes' cached bounding boxes are only refreshed when drawn).
+        const pad = w.groupPadding;
+        const left = Math.min(...nodes.map((n) => n.pos[0])) - pad;
+        const upper = Math.min(...nodes.map((n) => n.pos[1])) - LiteGraph.NODE_TITLE_HEIGHT - pad - group.titleHeight;
+        const right = Math.max(...nodes.map((n) => n.pos[0] + n.size[0])) + pad;
+        const lower = Math.max(...nodes.map((n) => n.pos[1] + height(n))) + pad;
+        group.pos[0] = left;
+        group.pos[1] = upper;
+        group.size[0] = right - left;
+        group.size[1] = lower - upper;
+      }
+      // Open fitted to the whole graph (within view.width x view.height screen pixels, never above 1:1).
+      const items = [...app.graph.nodes.map((n) => [n.pos[0], n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT, n.size[0],
+        height(n) + LiteGraph.NODE_TITLE_HEIGHT]), ...app.graph.groups.map((g) => [g.pos[0], g.pos[1], g.size[0], g.size[1]])];
+      const left = Math.min(...items.map((b) => b[0]));
+      const upper = Math.min(...items.map((b) => b[1]));
+      const extentX = Math.max(...items.map((b) => b[0] + b[2])) - left;
+      const extentY = Math.max(...items.map((b) => b[1] + b[3])) - upper;
+      const scale = Math.min(1, w.view.width / extentX, w.view.height / extentY);
+      const ds = { scale, offset: [w.view.left / scale - left, w.view.top / scale - upper] };
       app.graph.setDirtyCanvas(true, true);
-      return app.graph.serialize();
+      return { graph: app.graph.serialize(), ds, extent: [extentX, extentY] };
     }, workflow);
-    results.push({ name: workflow.name, graph, errors });
+    results.push({ name: workflow.name, ...built, errors });
     await page.close();
   }
   return results;
@@ -88,6 +133,7 @@ async function check(context, job) {
         api.addEventListener(type, (event) => { window.__relightvidOutcome = { type, detail: event.detail }; });
       }
     }, workflow.tweaks);
+    const started = Date.now();
     let queuedBy = 'Run button';
     const run = page.getByRole('button', { name: /^Run$/ }).first();
     if (await run.count()) {
@@ -97,14 +143,81 @@ async function check(context, job) {
       await page.evaluate(() => window.app.queuePrompt(0, 1));
     }
     await page.waitForFunction(() => window.__relightvidOutcome !== null, null, { timeout: workflow.timeoutMs });
+    const elapsedMs = Date.now() - started;
     const outcome = await page.evaluate(() => window.__relightvidOutcome);
     await page.waitForTimeout(1500);
     await page.screenshot({ path: workflow.screenshot });
-    results.push({ name: workflow.name, opened, queuedBy, missingDialog, prompt, outcome, errors });
+    results.push({ name: workflow.name, opened, queuedBy, missingDialog, prompt, outcome, elapsedMs, errors });
     await page.close();
   }
   return results;
 }
+
+// Open each UI workflow as a user does and screenshot its opening view (no run).
+async function view(context, job) {
+  const results = [];
+  for (const workflow of job.workflows) {
+    const errors = [];
+    const page = await openPage(context, job.url, errors);
+    await (await page.$('#comfy-file-input')).setInputFiles(workflow.path);
+    await page.waitForFunction((n) => window.app.graph.nodes.length === n, workflow.nodeCount, { timeout: 30000 });
+    await page.waitForTimeout(2000);
+    await page.screenshot({ path: workflow.screenshot });
+    results.push({ name: workflow.name, errors });
+    await page.close();
+  }
+  return results;
+}
+
+// The Templates browser on this pack's category: every card's title and whether its thumbnail loaded.
+async function templates(context, job) {
+  const errors = [];
+  const page = await openPage(context, job.url, errors);
+  await page.evaluate(() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates'));
+  await page.getByText(job.category, { exact: true }).first().click({ timeout: 30000 });
+  await page.waitForTimeout(3000);
+  const cards = await page.evaluate((category) => [...document.querySelectorAll('img')]
+    .filter((img) => img.src.includes(`/workflow_templates/${category}/`))
+    .map((img) => ({ src: img.src, loaded: img.complete && img.naturalWidth > 0, width: img.naturalWidth })),
+  job.category);
+  await page.screenshot({ path: job.screenshot });
+  await page.close();
+  return [{ cards, errors }];
+}
+
+// Queue one workflow with widget edits and screenshot the sampler while it samples (its latent preview).
+async function preview(context, job) {
+  const errors = [];
+  const page = await openPage(context, job.url, errors);
+  await (await page.$('#comfy-file-input')).setInputFiles(job.path);
+  await page.waitForFunction((n) => window.app.graph.nodes.length === n, job.nodeCount, { timeout: 30000 });
+  await page.evaluate((w) => {
+    for (const [id, values] of Object.entries(w.tweaks)) {
+      const node = window.app.graph.getNodeById(Number(id));
+      for (const [name, value] of Object.entries(values)) node.widgets.find((x) => x.name === name).value = value;
+    }
+    window.__previews = 0;
+    window.app.api.addEventListener('b_preview_with_metadata', ({ detail }) => {
+      if (detail.displayNodeId === w.samplerId) window.__previews += 1;
+    });
+    const canvas = window.app.canvas;
+    canvas.ds.scale = w.scale;
+    const node = window.app.graph.getNodeById(Number(w.samplerId));
+    canvas.ds.offset = [-node.pos[0] + 40 / w.scale, -node.pos[1] + 80 / w.scale];
+    canvas.setDirty(true, true);
+  }, job);
+  await page.evaluate(() => window.app.queuePrompt(0, 1));
+  await page.waitForFunction((n) => window.__previews >= n, job.previews, { timeout: job.timeoutMs });
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: job.screenshot });
+  const seen = await page.evaluate(() => window.__previews);
+  await page.evaluate(() => window.app.api.interrupt());
+  await page.waitForTimeout(3000);
+  await page.close();
+  return [{ previews: seen, errors }];
+}
+
+const COMMANDS = { build, check, view, templates, preview };
 
 (async () => {
   const [command, jobPath] = process.argv.slice(2);
@@ -114,7 +227,7 @@ async function check(context, job) {
     executablePath: job.chromium, args: FLAGS, headless: true, viewport: { width: 1800, height: 1100 },
   });
   try {
-    const results = command === 'build' ? await build(context, job) : await check(context, job);
+    const results = await COMMANDS[command](context, job);
     process.stdout.write(JSON.stringify(results));
   } finally {
     await context.close();

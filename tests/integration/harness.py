@@ -53,17 +53,21 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 8) -> None:
 
 
 def write_inputs(folder: Path) -> None:
-    """The files the example workflows name, at 64x64 and 4 frames (plus a 2-frame background)."""
+    """The files the example workflows name (the official asset names), at 64x64 and 4 frames (plus a 2-frame
+    background)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE]
     subject = np.stack([np.full((SIZE, SIZE, 3), (40 + 30 * t, 90, 160), np.uint8) for t in range(FRAMES)])
     subject[:, 16:48, 16:48] = rng.integers(100, 255, (FRAMES, 32, 32, 3), dtype=np.uint8)
     disc = (((ys - 32) ** 2 + (xs - 32) ** 2) < 18**2).astype(np.uint8) * 255
-    write_video(folder / "subject.mp4", subject)
-    write_video(folder / "subject_mask.mp4", np.repeat(disc[None, :, :, None], 3, axis=3).repeat(FRAMES, axis=0))
+    write_video(folder / "lion.mp4", subject)
+    write_video(folder / "lion_mask.mp4", np.repeat(disc[None, :, :, None], 3, axis=3).repeat(FRAMES, axis=0))
+    (folder / "mask" / "lion").mkdir(parents=True, exist_ok=True)
+    for index in range(FRAMES):
+        cv2.imwrite(str(folder / "mask" / "lion" / f"{index:04d}.png"), disc)
     background = (np.linspace(0, 255, SIZE)[None, None, :, None] * np.ones((FRAMES, SIZE, 1, 3))).astype(np.uint8)
-    write_video(folder / "background.mp4", background)
+    write_video(folder / "stage_light2.mp4", background)
     write_video(folder / "background_short.mp4", background[:2])
     cv2.imwrite(str(folder / "background.png"), background[0][..., ::-1])
     radiance = np.full((16, 32, 3), 0.3, np.float32)

@@ -16,19 +16,22 @@ def _foreground(pack, vae, frames=None, mask=None, **overrides):
         "grow": 0,
         "feather": 0.0,
         "invert_mask": False,
+        "skip_first_frames": 0,
+        "frame_stride": 1,
+        "max_frames": 0,
         **overrides,
     }
     frames = clip_frames(2, 80, 96) if frames is None else frames
-    return pack.node("RelightVidForeground").prepare(frames, vae, mask=mask, **settings)
+    return pack.node("RelightVidForeground").prepare(vae, images=frames, mask=mask, **settings)
 
 
 def test_fit_frames_aligns_frames_and_mask(pack):
     frames, masks = clip_frames(3, 48, 80), disc_masks(3, 48, 80)
     images, mask, width, height, count = pack.node("RelightVidFitFrames").fit(
-        frames, "multiple_of_64", 128, 64, mask=masks
+        "multiple_of_64", 128, 64, 0, 1, 0, images=frames, mask=masks
     )
     assert (count, height, width) == (3, 64, 128) and images.shape == (3, 64, 128, 3) and mask.shape == (3, 64, 128)
-    _, ones, *_ = pack.node("RelightVidFitFrames").fit(frames, "stretch", 64, 32)
+    _, ones, *_ = pack.node("RelightVidFitFrames").fit("stretch", 64, 32, 0, 1, 0, images=frames)
     assert ones.shape == (3, 32, 64) and bool((ones == 1).all())
 
 
@@ -68,16 +71,16 @@ def test_foreground_bad_size_names_the_input(pack, vae):
 
 def test_background_none_is_no_background(pack, vae):
     foreground, *_ = _foreground(pack, vae)
-    background, preview = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False)
+    background, preview = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False, 0, 1, 0)
     assert background.frames is None and preview.shape == (2, 64, 64, 3) and not preview.any()
 
 
 def test_background_fits_a_still_and_a_clip(pack, vae):
     foreground, *_ = _foreground(pack, vae, clip_frames(5, 64, 64))
-    still, _ = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False, images=clip_frames(1, 30, 90))
+    still, _ = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False, 0, 1, 0, images=clip_frames(1, 30, 90))
     assert still.frames.shape == (5, 64, 64, 3) and torch.equal(still.frames[0], still.frames[4])
     clip, _ = pack.node("RelightVidBackground").fit(
-        foreground, "ping_pong", "stretch", True, images=clip_frames(3, 16, 16)
+        foreground, "ping_pong", "stretch", True, 0, 1, 0, images=clip_frames(3, 16, 16)
     )
     assert clip.frames.shape == (5, 64, 64, 3) and torch.equal(clip.frames[1], clip.frames[3])
 
@@ -85,7 +88,7 @@ def test_background_fits_a_still_and_a_clip(pack, vae):
 def test_background_trim_of_a_short_clip_names_both_counts(pack, vae):
     foreground, *_ = _foreground(pack, vae, clip_frames(4, 64, 64))
     with pytest.raises(pack.core.InputError, match="has 2 frames but the foreground has 4"):
-        pack.node("RelightVidBackground").fit(foreground, "trim", "cover", False, images=clip_frames(2, 64, 64))
+        pack.node("RelightVidBackground").fit(foreground, "trim", "cover", False, 0, 1, 0, images=clip_frames(2, 64, 64))
 
 
 def test_light_preset_lights_the_chosen_side(pack, vae):

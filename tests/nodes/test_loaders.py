@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from _support.comfy_fakes import BASE_FILE, FC_FILE, ICLIGHT_FILE, MOTION_FILE
@@ -73,3 +75,39 @@ def test_temporal_loader_refuses_a_spatial_file_as_motion(pack):
     (spatial,) = pack.node("RelightVidUNetLoader").load(BASE_FILE, ICLIGHT_FILE, "fp32")
     with pytest.raises(pack.core.WeightFormatError):
         pack.node("RelightVidTemporalLoader").load(spatial, ICLIGHT_FILE)
+
+
+def test_loader_lists_offer_only_files_that_fit_each_slot(pack):
+    iclight_choices = pack.nodes["RelightVidUNetLoader"].INPUT_TYPES()["required"]["iclight_fbc"][0]
+    motion_choices = pack.nodes["RelightVidTemporalLoader"].INPUT_TYPES()["required"]["temporal_weights"][0]
+    base_choices = pack.nodes["RelightVidUNetLoader"].INPUT_TYPES()["required"]["base_checkpoint"][0]
+    assert FC_FILE not in iclight_choices and MOTION_FILE not in iclight_choices
+    assert ICLIGHT_FILE not in motion_choices and FC_FILE not in motion_choices
+    assert base_choices[1:] == [BASE_FILE]
+
+
+def test_loader_lists_skip_damaged_files_and_follow_file_changes(pack):
+    folder = pack.base / "models" / "relightvid"
+    damaged = folder / "damaged.safetensors"
+    damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    try:
+        choices = pack.nodes["RelightVidUNetLoader"].INPUT_TYPES()["required"]["iclight_fbc"][0]
+        assert "damaged.safetensors" not in choices
+        damaged.write_bytes((folder / ICLIGHT_FILE).read_bytes())  # same name, now a real fbc file
+        choices = pack.nodes["RelightVidUNetLoader"].INPUT_TYPES()["required"]["iclight_fbc"][0]
+        assert "damaged.safetensors" in choices
+    finally:
+        damaged.unlink()
+
+
+def test_model_folder_is_created_at_start_up(pack):
+    host = sys.modules[pack.module.__name__ + ".nodes.host"]
+    folder = pack.base / "models" / "relightvid"
+    moved = folder.with_name("relightvid-moved")
+    folder.rename(moved)
+    try:
+        host.register_model_folder()
+        assert folder.is_dir()
+    finally:
+        folder.rmdir()
+        moved.rename(folder)

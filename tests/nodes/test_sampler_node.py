@@ -28,7 +28,7 @@ SETTINGS = {
 def graph(pack, vae, clip):
     """Foreground (2 frames, 64x64), a light-preset background and text, as the nodes make them."""
     foreground, *_ = pack.node("RelightVidForeground").prepare(
-        clip_frames(2, 64, 64), vae, "center_crop", 64, 64, "official_128", 0, 0.0, False, mask=disc_masks(2, 64, 64)
+        vae, "center_crop", 64, 64, "official_128", 0, 0.0, False, 0, 1, 0, images=clip_frames(2, 64, 64), mask=disc_masks(2, 64, 64)
     )
     background, _ = pack.node("RelightVidLightPreset").render(foreground, "left", "none", "#FFFFFF", 1.0, 1.0)
     (text,) = pack.node("RelightVidTextConditioning").combine(clip.encode("sunlight from the left"), clip=clip)
@@ -69,9 +69,9 @@ def test_sampler_memory_modes_agree(pack, relightvid_model, graph):
 
 def test_sampler_windows_for_a_long_clip(pack, relightvid_model, vae, clip):
     foreground, *_ = pack.node("RelightVidForeground").prepare(
-        clip_frames(5, 64, 64), vae, "center_crop", 64, 64, "official_128", 0, 0.0, False
+        vae, "center_crop", 64, 64, "official_128", 0, 0.0, False, 0, 1, 0, images=clip_frames(5, 64, 64)
     )
-    background, _ = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False)
+    background, _ = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False, 0, 1, 0)
     (text,) = pack.node("RelightVidTextConditioning").combine(clip.encode("x"), clip=clip)
     graph = {"foreground": foreground, "background": background, "text": text}
     samples = _relight(pack, relightvid_model, graph, window_length=3, window_overlap=1, closed_loop=True)
@@ -80,9 +80,9 @@ def test_sampler_windows_for_a_long_clip(pack, relightvid_model, vae, clip):
 
 def test_sampler_background_from_another_foreground_names_both_counts(pack, relightvid_model, graph, vae):
     other, *_ = pack.node("RelightVidForeground").prepare(
-        clip_frames(3, 64, 64), vae, "center_crop", 64, 64, "official_128", 0, 0.0, False
+        vae, "center_crop", 64, 64, "official_128", 0, 0.0, False, 0, 1, 0, images=clip_frames(3, 64, 64)
     )
-    background, _ = pack.node("RelightVidBackground").fit(other, "loop", "cover", False)
+    background, _ = pack.node("RelightVidBackground").fit(other, "loop", "cover", False, 0, 1, 0)
     with pytest.raises(pack.core.InputError, match="background has 3 frames but the foreground has 2"):
         _relight(pack, relightvid_model, {**graph, "background": background})
 

@@ -176,3 +176,20 @@ def test_every_node_feeds_every_output(path):
                     ancestors.add(value[0])
                     todo.append(value[0])
         assert ancestors | {output} == set(api), f"{path.stem}: {sorted(set(api) - ancestors - {output})} skip {output}"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_template_has_a_jpeg_thumbnail(path):
+    # Frontend 1.27 asks for <name>.jpg beside each custom-node template (workflows/make_thumbnails.py).
+    data = path.with_suffix(".jpg").read_bytes()
+    assert data[:3] == b"\xff\xd8\xff", f"{path.stem}.jpg is not a JPEG"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_template_has_groups_and_a_fitted_opening_view(path):
+    ui = json.loads(path.read_text())
+    titles = [group["title"] for group in ui["groups"]]
+    assert any("Models" in t for t in titles) and any("Lighting" in t for t in titles), titles
+    assert 0.6 <= ui["extra"]["ds"]["scale"] <= 1, "the opening view must be legible (text drawn at >= 0.6)"
+    note = next(node for node in ui["nodes"] if node["type"] == "Note")
+    assert "Expected time" in note["widgets_values"][0] and "GPU: not measured yet" in note["widgets_values"][0]
