@@ -9,6 +9,7 @@ from relightvid_core import TINY, RelightVidUNet
 from relightvid_core.models import chunks
 from relightvid_core.models.memory import trace_peak
 from relightvid_core.models.random_init import randomize_weights
+from relightvid_core.sampling.memory import activation_bytes, max_batch_for_memory
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,11 @@ def test_fake_trace_equals_the_same_trace_on_real_tensors(tiny_unet):
     assert fake.weights == real.weights == weights
     assert fake.peak == real.peak > weights
     assert fake.peak_module == real.peak_module != ""
+
+
+def test_auto_memory_mode_splits_the_branches_by_the_estimate(tiny_unet):
+    per_item = activation_bytes(tiny_unet, frames=2, height=8, width=8)
+    assert per_item > 0
+    assert max_batch_for_memory(tiny_unet, 3, 2, 8, 8, free_bytes=3 * per_item) is None  # all in one call
+    assert max_batch_for_memory(tiny_unet, 3, 2, 8, 8, free_bytes=2 * per_item + 1) == 2
+    assert max_batch_for_memory(tiny_unet, 3, 2, 8, 8, free_bytes=0) == 1  # never fewer than one branch
