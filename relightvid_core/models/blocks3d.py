@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention import BasicTransformerBlock
+from diffusers.models.attention_processor import Attention
 from torch import nn
 
+from .chunks import slices
 from .motion import MotionModule
 
 # Spatial-transformer GroupNorm eps (diffusers / SD1.5), unlike the ResNets' norm_eps.
@@ -28,6 +30,38 @@ class Clip:
 
     num_frames: int
     frame_offset: int = 0
+
+
+@dataclass(frozen=True)
+class CrossContext:
+    """What the spatial cross-attentions attend to: the text once per clip, optional tokens per frame.
+
+    Attributes:
+        text: (B, tokens, D) text embeddings, shared by the frames of a clip.
+        num_frames: frames per clip.
+        per_frame: (B*F, n, D) tokens appended after the text in every frame (the paper's HDR tokens), or None.
+    """
+
+    text: torch.Tensor
+    num_frames: int
+    per_frame: torch.Tensor | None = None
+
+    def keys_values(self, attention: Attention) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B*F, tokens (+ n), C) keys and values of ``attention``.
+
+        The text's are projected once per clip and repeated per frame: the frames of a clip share the
+        same tokens, so projecting them once per frame (as the official code does) only repeats work.
+        """
+        keys, values = (
+            projection(self.text).repeat_interleave(self.num_frames, dim=0)
+            for projection in (attention.to_k, attention.to_v)
+        )
+        if self.per_frame is None:
+            return keys, values
+        return (
+            torch.cat([keys, attention.to_k(self.per_frame)], dim=1),
+            torch.cat([values, attention.to_v(self.per_frame)], dim=1),
+        )
 
 
 def group_norm(norm: nn.GroupNorm, hidden_states: torch.Tensor, num_frames: int, across_frames: bool) -> torch.Tensor:
@@ -75,19 +109,53 @@ class ResnetBlock3D(nn.Module):
     def forward(self, hidden_states: torch.Tensor, temb: torch.Tensor, clip: Clip) -> torch.Tensor:
         """Args: hidden_states (B*F, C_in, h, w); temb (B, T) one embedding per video."""
         frames = clip.num_frames
-        x = F.silu(group_norm(self.norm1, hidden_states, frames, self.norm_across_frames))
+        # SiLU in place on the fresh norm outputs: one activation-sized tensor fewer at the peak.
+        x = F.silu(group_norm(self.norm1, hidden_states, frames, self.norm_across_frames), inplace=True)
         x = self.conv1(x)
         time_bias = self.time_emb_proj(F.silu(temb)).to(x.dtype)
         # In-place adds only touch fresh convolution outputs, never a tensor kept as a skip connection.
         x.add_(time_bias.repeat_interleave(frames, dim=0)[:, :, None, None])
-        x = F.silu(group_norm(self.norm2, x, frames, self.norm_across_frames))
+        x = F.silu(group_norm(self.norm2, x, frames, self.norm_across_frames), inplace=True)
         x = self.conv2(x)
         x.add_(hidden_states if self.conv_shortcut is None else self.conv_shortcut(hidden_states))
         return x if self.output_scale_factor == 1 else x.div_(self.output_scale_factor)
 
 
+def attend(attention: Attention, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Multi-head attention of ``attention`` (diffusers' ``AttnProcessor2_0`` maths) on projected keys/values.
+
+    Args: queries (N, L, C) normalised tokens; keys, values (N, S, C) already projected. Returns (N, L, C).
+    """
+    query = attention.to_q(queries)
+    rows, _, channels = query.shape
+    head_dim = channels // attention.heads
+
+    def split_heads(x: torch.Tensor) -> torch.Tensor:
+        return x.view(rows, -1, attention.heads, head_dim).transpose(1, 2)
+
+    attended = F.scaled_dot_product_attention(split_heads(query), split_heads(keys), split_heads(values))
+    return attention.to_out[0](attended.transpose(1, 2).reshape(rows, -1, channels))
+
+
+def transformer_block_(block: BasicTransformerBlock, tokens: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> None:
+    """diffusers' SD1.5 ``BasicTransformerBlock`` (pre-norm self-attention, cross-attention, GEGLU), in place.
+
+    Args: tokens (N, L, C) frames' tokens, updated in place; keys, values (N, S, C) projected cross-attention
+    keys and values of those frames. Adding each residual in place gives the same sums as the block's
+    ``output + hidden_states`` without another token-sized tensor.
+    """
+    normed = block.norm1(tokens)
+    tokens.add_(attend(block.attn1, normed, block.attn1.to_k(normed), block.attn1.to_v(normed)))
+    tokens.add_(attend(block.attn2, block.norm2(tokens), keys, values))
+    tokens.add_(block.ff(block.norm3(tokens)))
+
+
 class SpatialTransformer(nn.Module):
-    """SD1.5 spatial transformer applied to every frame: GN → 1×1 conv → diffusers block → 1×1 conv, + input."""
+    """SD1.5 spatial transformer applied to every frame: GN → 1×1 conv → diffusers block → 1×1 conv, + input.
+
+    The block runs a few frames at a time (:func:`~relightvid_core.models.chunks.slices`), so its attention
+    and feed-forward intermediates never span the whole clip.
+    """
 
     def __init__(self, channels: int, heads: int, cross_attention_dim: int, groups: int):
         super().__init__()
@@ -98,13 +166,14 @@ class SpatialTransformer(nn.Module):
         )
         self.proj_out = nn.Conv2d(channels, channels, 1)
 
-    def forward(self, hidden_states: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """Args: hidden_states (B*F, C, h, w); context (B*F, tokens, cross_attention_dim), one row per frame."""
+    def forward(self, hidden_states: torch.Tensor, context: CrossContext) -> torch.Tensor:
+        """Args: hidden_states (B*F, C, h, w); context: the cross-attention tokens of every frame."""
         batch_frames, channels, height, width = hidden_states.shape
-        x = self.proj_in(self.norm(hidden_states))
-        tokens = x.permute(0, 2, 3, 1).reshape(batch_frames, height * width, channels)
+        tokens = self.proj_in(self.norm(hidden_states)).permute(0, 2, 3, 1).reshape(batch_frames, height * width, channels)
         for block in self.transformer_blocks:
-            tokens = block(tokens, encoder_hidden_states=context)
+            keys, values = context.keys_values(block.attn2)
+            for frames in slices(batch_frames, height * width):
+                transformer_block_(block, tokens[frames], keys[frames], values[frames])
         x = tokens.view(batch_frames, height, width, channels).permute(0, 3, 1, 2)
         return self.proj_out(x).add_(hidden_states)
 
@@ -183,7 +252,7 @@ class DownBlock3D(nn.Module):
         self.downsamplers = nn.ModuleList([Downsample(out_channels, downsample_padding)] if add_downsample else [])
 
     def forward(
-        self, hidden_states: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, clip: Clip
+        self, hidden_states: torch.Tensor, temb: torch.Tensor, context: CrossContext, clip: Clip
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Returns the block output and the skip connections it contributes, in order."""
         skips = []
@@ -220,7 +289,7 @@ class MidBlock3D(nn.Module):
         self.attentions = nn.ModuleList([SpatialTransformer(channels, heads, spec.cross_attention_dim, spec.groups)])
         self.motion_modules = nn.ModuleList([MotionModule(channels, **spec.motion_kwargs)] if use_motion else [])
 
-    def forward(self, hidden_states: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, clip: Clip) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, temb: torch.Tensor, context: CrossContext, clip: Clip) -> torch.Tensor:
         hidden_states = self.resnets[0](hidden_states, temb, clip)
         hidden_states = self.attentions[0](hidden_states, context)
         if self.motion_modules:
@@ -272,7 +341,7 @@ class UpBlock3D(nn.Module):
         hidden_states: torch.Tensor,
         skips: list[torch.Tensor],
         temb: torch.Tensor,
-        context: torch.Tensor,
+        context: CrossContext,
         clip: Clip,
         upsample_size: tuple[int, int] | None,
     ) -> torch.Tensor:

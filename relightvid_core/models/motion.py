@@ -17,6 +17,8 @@ from diffusers.models.attention import FeedForward
 from diffusers.models.attention_processor import Attention
 from torch import nn
 
+from .chunks import slices
+
 # The motion module's GroupNorm ignores the U-Net's norm_num_groups (UPSTREAM.md §e.3).
 MOTION_NORM_GROUPS = 32
 MOTION_NORM_EPS = 1e-6
@@ -113,9 +115,22 @@ class TemporalTransformerBlock(nn.Module):
         self.ff_norm = nn.LayerNorm(channels)
 
     def forward(self, tokens: torch.Tensor, num_frames: int, frame_offset: int) -> torch.Tensor:
-        for attention, norm in zip(self.attention_blocks, self.norms):
-            tokens = attention(norm(tokens), num_frames, frame_offset) + tokens
-        return self.ff(self.ff_norm(tokens)) + tokens
+        """Args: tokens (B*F, N, C). Returns a new (B*F, N, C) tensor; ``tokens`` is left unchanged."""
+        return self.update_(tokens.clone(), num_frames, frame_offset)
+
+    def update_(self, tokens: torch.Tensor, num_frames: int, frame_offset: int) -> torch.Tensor:
+        """:meth:`forward` written into ``tokens``, a few spatial positions at a time.
+
+        Every layer here mixes tokens only across the frames of one position, so slicing the positions
+        (:func:`~relightvid_core.models.chunks.slices`) keeps the intermediates small; adding each
+        residual in place gives the same sums as ``output + tokens``.
+        """
+        for positions in slices(tokens.shape[1], tokens.shape[0]):
+            part = tokens[:, positions]
+            for attention, norm in zip(self.attention_blocks, self.norms):
+                part.add_(attention(norm(part), num_frames, frame_offset))
+            part.add_(self.ff(self.ff_norm(part)))
+        return tokens
 
 
 class TemporalTransformer(nn.Module):
@@ -136,7 +151,7 @@ class TemporalTransformer(nn.Module):
         tokens = self.norm(hidden_states).permute(0, 2, 3, 1).reshape(batch_frames, height * width, channels)
         tokens = self.proj_in(tokens)
         for block in self.transformer_blocks:
-            tokens = block(tokens, num_frames, frame_offset)
+            block.update_(tokens, num_frames, frame_offset)
         tokens = self.proj_out(tokens)
         return tokens.view(batch_frames, height, width, channels).permute(0, 3, 1, 2).add_(hidden_states)
 

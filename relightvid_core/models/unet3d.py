@@ -17,7 +17,7 @@ from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .blocks3d import BlockSpec, Clip, DownBlock3D, MidBlock3D, UpBlock3D, group_norm
+from .blocks3d import BlockSpec, Clip, CrossContext, DownBlock3D, MidBlock3D, UpBlock3D, group_norm
 from .configs import RELIGHTVID_MOTION_KWARGS
 from .motion import SinusoidalPositionEncoding
 
@@ -213,17 +213,17 @@ class RelightVidUNet(ModelMixin, ConfigMixin):
         # 1. time
         temb = self.time_embedding(self.time_proj(self._timesteps(timestep, batch, sample.device)).to(dtype))
 
-        # 2. fold frames into the batch (B outer, F inner), channels-last; one context row per frame
+        # 2. fold frames into the batch (B outer, F inner), channels-last; the text stays one row per clip
         hidden_states = (
             sample.to(dtype).permute(0, 2, 3, 4, 1).reshape(batch * frames, height, width, channels).permute(0, 3, 1, 2)
         )
-        context = encoder_hidden_states.to(dtype).repeat_interleave(frames, dim=0)
+        per_frame = None
         if hdr_tokens is not None:
-            if hdr_tokens.shape[:2] != (batch, frames) or hdr_tokens.shape[-1] != context.shape[-1]:
-                raise ValueError(
-                    f"hdr_tokens must be ({batch}, {frames}, n, {context.shape[-1]}); got {tuple(hdr_tokens.shape)}"
-                )
-            context = torch.cat([context, hdr_tokens.to(dtype).flatten(0, 1)], dim=1)
+            context_width = encoder_hidden_states.shape[-1]
+            if hdr_tokens.shape[:2] != (batch, frames) or hdr_tokens.shape[-1] != context_width:
+                raise ValueError(f"hdr_tokens must be ({batch}, {frames}, n, {context_width}); got {tuple(hdr_tokens.shape)}")
+            per_frame = hdr_tokens.to(dtype).flatten(0, 1)
+        context = CrossContext(encoder_hidden_states.to(dtype), frames, per_frame)
 
         # 3. down
         hidden_states = self.conv_in(hidden_states)

@@ -1,0 +1,51 @@
+"""Memory mode ``auto``: how many guidance branches one U-Net call may take, from the traced estimate.
+
+The estimate is :func:`~relightvid_core.models.memory.trace_peak` of one batch-1 forward of the same
+network at the run's size, on fake tensors (no memory used; a few seconds for the full-size network,
+once per size and process). Activations grow at most linearly with the batch (the chunked layers'
+slices are fixed-size), so ``k ×`` the batch-1 activations bounds a batch-``k`` call from above.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import torch
+from torch import nn
+
+from ..models.memory import trace_peak
+from ..models.unet3d import RelightVidUNet
+
+
+@functools.lru_cache(maxsize=16)
+def _activation_bytes(config_json: str, dtype: torch.dtype, frames: int, height: int, width: int, tokens: int) -> int:
+    config = json.loads(config_json)
+    with torch.device("meta"):
+        model = RelightVidUNet.from_config(config).to(dtype).eval()
+
+    def run(unet: nn.Module) -> torch.Tensor:
+        sample = torch.zeros(1, config["in_channels"], frames, height, width, dtype=dtype)
+        context = torch.zeros(1, tokens, config["cross_attention_dim"], dtype=dtype)
+        return unet(sample, torch.tensor([500]), context)
+
+    return trace_peak(model, run).activations
+
+
+def activation_bytes(unet: RelightVidUNet, frames: int, height: int, width: int, tokens: int = 77) -> int:
+    """Estimated peak bytes above the weights of one batch-1 forward of ``unet`` at this size."""
+    config = {key: value for key, value in dict(unet.config).items() if not key.startswith("_")}
+    dtype = next(unet.parameters()).dtype
+    return _activation_bytes(json.dumps(config, sort_keys=True), dtype, frames, height, width, tokens)
+
+
+def max_batch_for_memory(
+    unet: RelightVidUNet, items: int, frames: int, height: int, width: int, free_bytes: int, tokens: int = 77
+) -> int | None:
+    """The ``max_batch`` for ``items`` branches when ``free_bytes`` are free beside the loaded weights.
+
+    Returns None (all branches in one call) when they fit, else the largest batch that does (at least 1).
+    """
+    per_item = activation_bytes(unet, frames, height, width, tokens)
+    fit = max(1, free_bytes // max(1, per_item))
+    return None if fit >= items else int(fit)
