@@ -9,6 +9,7 @@ from .conditioning import (
     RelightVidTextConditioning,
 )
 from .loaders import RelightVidTemporalLoader, RelightVidUNetLoader
+from .native_model import RelightVidApplyModel
 from .sampler import RelightVidSampler
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -21,6 +22,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidHDRMap": "RelightVid HDR Map",
     "RelightVidTextConditioning": "RelightVid Text Conditioning",
     "RelightVidSampler": "RelightVid Sampler (IIE)",
+    "RelightVidApplyModel": "Apply RelightVid (native MODEL)",
 }
 NODE_CLASS_MAPPINGS = {
     "RelightVidUNetLoader": RelightVidUNetLoader,
@@ -32,6 +34,7 @@ NODE_CLASS_MAPPINGS = {
     "RelightVidHDRMap": RelightVidHDRMap,
     "RelightVidTextConditioning": RelightVidTextConditioning,
     "RelightVidSampler": RelightVidSampler,
+    "RelightVidApplyModel": RelightVidApplyModel,
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
