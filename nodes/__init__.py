@@ -10,6 +10,12 @@ from .conditioning import (
 )
 from .loaders import RelightVidTemporalLoader, RelightVidUNetLoader
 from .native_model import RelightVidApplyModel
+from .native_sampling import (
+    RelightVidContextWindows,
+    RelightVidIIEGuider,
+    RelightVidNativeConditioning,
+    RelightVidSchedule,
+)
 from .sampler import RelightVidSampler
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -23,6 +29,10 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidTextConditioning": "RelightVid Text Conditioning",
     "RelightVidSampler": "RelightVid Sampler (IIE)",
     "RelightVidApplyModel": "Apply RelightVid (native MODEL)",
+    "RelightVidNativeConditioning": "RelightVid Conditioning (native)",
+    "RelightVidSchedule": "RelightVid Schedule (SIGMAS)",
+    "RelightVidIIEGuider": "RelightVid IIE Guider",
+    "RelightVidContextWindows": "RelightVid Context Windows (native)",
 }
 NODE_CLASS_MAPPINGS = {
     "RelightVidUNetLoader": RelightVidUNetLoader,
@@ -35,6 +45,10 @@ NODE_CLASS_MAPPINGS = {
     "RelightVidTextConditioning": RelightVidTextConditioning,
     "RelightVidSampler": RelightVidSampler,
     "RelightVidApplyModel": RelightVidApplyModel,
+    "RelightVidNativeConditioning": RelightVidNativeConditioning,
+    "RelightVidSchedule": RelightVidSchedule,
+    "RelightVidIIEGuider": RelightVidIIEGuider,
+    "RelightVidContextWindows": RelightVidContextWindows,
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
