@@ -7,9 +7,11 @@ ComfyUI's SD1.5 U-Net stays the network; a clone of the MODEL gets, through its 
 * the foreground ‖ background latents as the model's concat condition (an object patch of ``extra_conds``
   reading :data:`RELIGHTVID_IMAGE_KEY` from each conditioning entry; an entry without it gets zeros, the
   official "no image" condition of the unconditional branch, UPSTREAM.md §d);
-* the temporal modules, built by the library (``relightvid_core.models``) and owned by their own
-  ModelPatcher that model management loads and offloads with the U-Net, inserted after the spatial layers
-  of each U-Net layer while the model is loaded (injections);
+* the temporal modules, built by the library (``relightvid_core.models``, the same modules as
+  ``RelightVidUNet``) and owned by their own ModelPatcher that model management loads and offloads with the
+  U-Net (plain torch layers, so they load whole: about 0.4 GB at fp16, while the U-Net's own layers may
+  load partially on low VRAM), inserted after the spatial layers of each U-Net layer while the model is
+  loaded (injections);
 * clip-wide GroupNorm in the ResNets and the output norm (RelightVid and AnimateDiff v1 normalise over all
   frames of a clip, UPSTREAM.md §a.1), as targeted replacements of those norm modules while loaded.
 
@@ -52,7 +54,6 @@ RELIGHTVID_IMAGE_KEY = "relightvid_image"
 IMAGE_CHANNELS = 8  # foreground (4) ‖ background (4) latents
 PATCH_KEY = "relightvid"  # our entries among the clone's injections, wrappers and additional models
 UNET_PREFIX = host.PatchedModelSource.PREFIX  # the U-Net keys of a MODEL
-CONV_IN_KEY = "input_blocks.0.0.weight"
 CATEGORY = "RelightVid/native"
 
 

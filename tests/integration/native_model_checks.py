@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -39,22 +39,18 @@ CHECK_NAME = sys.argv[1] if len(sys.argv) > 1 else None  # read before ComfyUI's
 
 
 def start_comfy():
-    """Import ComfyUI on the CPU and the pack as ComfyUI imports it; point the model folders at the cache."""
-    sys.path.insert(0, os.environ["COMFYUI_PATH"])
+    """Import ComfyUI on the CPU (COMFYUI.md §10) and the pack as ComfyUI imports it; point models/relightvid
+    at the cache."""
+    sys.path[:0] = [os.environ["COMFYUI_PATH"], str(REPO_ROOT / "tests"), str(REPO_ROOT)]
     sys.argv = [sys.argv[0], "--cpu"]
     import comfy.options
 
     comfy.options.enable_args_parsing()
     import folder_paths
+    from _support.comfy_fakes import load_pack
 
     folder_paths.add_model_folder_path("relightvid", str(CACHE / "relightvid"))
-    spec = importlib.util.spec_from_file_location(
-        PACK_NAME, REPO_ROOT / "__init__.py", submodule_search_locations=[str(REPO_ROOT)]
-    )
-    pack = importlib.util.module_from_spec(spec)
-    sys.modules[PACK_NAME] = pack
-    spec.loader.exec_module(pack)
-    return pack
+    return load_pack(PACK_NAME)
 
 
 PACK = start_comfy()
@@ -119,6 +115,12 @@ def log(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
+def free_models() -> None:
+    """Unload every model and collect, so at most one patched U-Net (about 10 GB in fp32) is alive at a time."""
+    comfy.model_management.unload_all_models()
+    gc.collect()
+
+
 def max_diff(a, b) -> float:
     return (a - b).abs().max().item()
 
@@ -135,7 +137,7 @@ def library_eps(x, context, image):
             sample = torch.cat([x, condition], dim=1).transpose(0, 1)[None]  # (1, 12, F, h, w)
             results[name] = unet(sample, TIMESTEP, encoder_hidden_states=context)[0].transpose(0, 1).float()
     del unet
-    gc.collect()
+    free_models()
     return results
 
 
@@ -181,20 +183,23 @@ def check_lora():
     from safetensors.torch import save_file
 
     x, context, image = inputs()
+    positive, negative = conds(context, image), conds(context)
     base = load_base()
     lora, targets = random_lora(base)
-    folder = tempfile.mkdtemp()
-    save_file(lora, os.path.join(folder, "random_lora.safetensors"))
-    folder_paths.add_model_folder_path("loras", folder)
-    with_lora = nodes.LoraLoaderModelOnly().load_lora_model_only(base, "random_lora.safetensors", 1.0)[0]
-    positive, negative = conds(context, image), conds(context)
+    with tempfile.TemporaryDirectory() as folder:
+        save_file(lora, os.path.join(folder, "random_lora.safetensors"))
+        folder_paths.add_model_folder_path("loras", folder)
+        with_lora = nodes.LoraLoaderModelOnly().load_lora_model_only(base, "random_lora.safetensors", 1.0)[0]
     eps_lora = predict_eps(apply(with_lora), x, positive, negative, CFG)
+    del with_lora
+    free_models()
     eps_plain = predict_eps(apply(base), x, positive, negative, CFG)
+    free_models()
+    log("LoRA and plain predictions done")
 
     baked = {key: value.float().clone() for key, value in base.model.diffusion_model.state_dict().items()}
-    del base, with_lora
-    comfy.model_management.unload_all_models()
-    gc.collect()
+    del base
+    free_models()
     for target in targets:
         name = "lora_unet_" + target.replace(".", "_")
         baked[target + ".weight"] += lora[name + ".lora_up.weight"] @ lora[name + ".lora_down.weight"]
@@ -223,13 +228,16 @@ def random_controlnet(base):
 def check_controlnet():
     x, context, image = inputs()
     model = apply(load_base())
+    log("patched MODEL ready")
     control = random_controlnet(model)
+    log("ControlNet ready")
     hints = torch.rand(FRAMES, HEIGHT * 8, WIDTH * 8, 3, generator=torch.Generator().manual_seed(3))
     seen = []
     control.control_model.input_hint_block.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
     positive, negative = conds(context, image), conds(context)
     controlled, _ = nodes.ControlNetApplyAdvanced().apply_controlnet(positive, negative, control, hints, 1.0, 0.0, 1.0)
     eps_controlled = predict_eps(model, x, controlled, negative, 1.0)
+    log("controlled prediction done")
     eps_plain = predict_eps(model, x, positive, negative, 1.0)
     hint_batch = seen[-1]
     per_frame = [max_diff(hint_batch[k], hints[k].movedim(-1, 0)) for k in range(FRAMES)]
@@ -244,8 +252,7 @@ def check_fp8():
     x, context, image = inputs()
     positive, negative = conds(context, image), conds(context)
     eps_fp32 = predict_eps(apply(load_base()), x, positive, negative, CFG)
-    comfy.model_management.unload_all_models()
-    gc.collect()
+    free_models()
     base = load_base(torch.float8_e4m3fn)
     patched = apply(base)
     eps_fp8 = predict_eps(patched, x, positive, negative, CFG)
@@ -258,18 +265,41 @@ def check_fp8():
     }
 
 
-def fingerprint(model) -> str:
-    """Hash of a MODEL's U-Net weights, model_options, patches, object patches and config."""
+def _digest(*parts) -> str:
     digest = hashlib.sha256()
-    for key, value in model.model.state_dict().items():
-        digest.update(key.encode())
-        digest.update(value.float().contiguous().numpy().tobytes())
-    digest.update(repr(model.model_options).encode())
-    digest.update(repr(sorted(model.patches)).encode())
-    digest.update(repr(sorted(model.object_patches)).encode())
-    digest.update(repr(model.model.model_config.unet_config).encode())
-    digest.update(repr(sorted(model.model.__dict__)).encode())
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else repr(part).encode())
     return digest.hexdigest()
+
+
+def own_attributes(base_model) -> list[str]:
+    """The BaseModel's instance attributes, less a method ComfyUI's unpatch puts back as an instance attribute
+    (``set_attr`` restores the bound method it replaced: the class's own function, bound to the same model)."""
+    return sorted(
+        key
+        for key, value in vars(base_model).items()
+        if not (
+            inspect.ismethod(value)
+            and value.__self__ is base_model
+            and value.__func__ is getattr(type(base_model), key, None)
+        )
+    )
+
+
+def fingerprint(model) -> dict[str, str]:
+    """Hashes of a MODEL's U-Net weights, model_options, patches, object patches and config."""
+    weights = [
+        (key, value.float().contiguous().numpy().tobytes()) for key, value in model.model.state_dict().items()
+    ]
+    return {
+        "weights": _digest(*(part for pair in weights for part in pair)),
+        "model_options": _digest(model.model_options),
+        "patches": _digest(sorted(model.patches), model.patches_uuid),
+        "object_patches": _digest(sorted(model.object_patches)),
+        "injections_wrappers": _digest(model.injections, model.wrappers, model.additional_models),
+        "config": _digest(model.model.model_config.unet_config, type(model.model.model_config).__name__),
+        "model_attributes": _digest(own_attributes(model.model)),
+    }
 
 
 def check_identity():
@@ -277,15 +307,15 @@ def check_identity():
     base = load_base()
     plain = conds(context)
     before_eps = predict_eps(base, x, plain, plain, 1.0)
-    comfy.model_management.unload_all_models()
+    free_models()
     before = fingerprint(base)
     patched = apply(base)
     predict_eps(patched, x, conds(context, image), plain, CFG)
-    comfy.model_management.unload_all_models()
+    free_models()
     after = fingerprint(base)
     after_eps = predict_eps(base, x, plain, plain, 1.0)
     return {
-        "fingerprint_equal": before == after,
+        "changed": sorted(part for part in before if before[part] != after[part]),
         "eps_bit_identical": bool(torch.equal(before_eps, after_eps)),
         "clone_is_new": patched is not base and patched.model is base.model,
     }
