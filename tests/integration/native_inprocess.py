@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACK = "relightvid_native_inprocess"
 FRAMES, SIZE, STEPS = 8, 64, 4
 LONG_FRAMES, WINDOW, OVERLAP = 48, 16, 4
-IIE_FACTORS = "0.5, 1.0, 1.5"
+IIE_FACTORS = "0.5, 1.5"
 TEXT_SCALE, IMAGE_SCALE = 7.5, 1.2
 KSAMPLER_RUNS = (("euler", "normal"), ("dpmpp_2m", "karras"), ("uni_pc", "normal"))
+
+
+def log(stage: str) -> None:
+    """Progress on stderr (the test shows it when the run fails)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {stage}", file=sys.stderr, flush=True)
 
 
 def start_comfy(comfy_path: str):
@@ -75,6 +81,7 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
         checkpoint, output_vae=True, output_clip=True, model_options={"dtype": torch.float16}
     )
     relit = apply_relightvid(model, iclight, motion)
+    log("models loaded")
 
     def encode(text):
         return clip.encode_from_tokens_scheduled(clip.tokenize(text))
@@ -113,31 +120,6 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
     results["iie_one_vs_dual"] = (out_iie_one - out_dual).abs().max().item()
     results["iie_vs_dual"] = (out_iie - out_dual).abs().max().item()
 
-    # KSampler (2-way guidance) with several samplers and schedulers, decoded; and video-to-video.
-    results["ksampler"] = {}
-    for sampler_name, scheduler in KSAMPLER_RUNS:
-        (out,) = comfy_nodes.KSampler().sample(
-            relit, 3, 2, TEXT_SCALE, sampler_name, scheduler, positive, negative, latent, denoise=1.0
-        )
-        (images,) = comfy_nodes.VAEDecode().decode(vae, out)
-        results["ksampler"][f"{sampler_name}/{scheduler}"] = {
-            "latent_shape": list(out["samples"].shape),
-            "finite": bool(torch.isfinite(out["samples"]).all()),
-            "image_shape": list(images.shape),
-        }
-    (encoded,) = comfy_nodes.VAEEncode().encode(vae, frames)
-    (vid2vid,) = comfy_nodes.KSampler().sample(
-        relit, 3, 4, TEXT_SCALE, "euler", "normal", positive, negative, encoded, denoise=0.5
-    )
-    results["vid2vid"] = {
-        "latent_shape": list(vid2vid["samples"].shape),
-        "finite": bool(torch.isfinite(vid2vid["samples"]).all()),
-        "changed": (vid2vid["samples"] - encoded["samples"]).abs().max().item(),
-    }
-
-    results["windows"] = _window_spy(torch, comfy, node_helpers, node, relit, prompt, empty, key, scale)
-    results["expected_windows"] = core.sampling.window_indices(LONG_FRAMES, WINDOW, OVERLAP)
-
     # The library's inputs for the same run (the test compares in its own process, so that only one
     # full-size model is in memory at a time): its IIE conditions from the same frames and VAE.
     iie_factors = tuple(float(k) for k in IIE_FACTORS.split(","))
@@ -162,6 +144,35 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
         },
         Path(results_path).with_suffix(".pt"),
     )
+    Path(results_path).write_text(json.dumps(results, indent=1))  # partial results, in case a later stage fails
+    log("guiders done, library inputs saved")
+
+    # KSampler (2-way guidance) with several samplers and schedulers, decoded; and video-to-video.
+    results["ksampler"] = {}
+    for sampler_name, scheduler in KSAMPLER_RUNS:
+        (out,) = comfy_nodes.KSampler().sample(
+            relit, 3, 2, TEXT_SCALE, sampler_name, scheduler, positive, negative, latent, denoise=1.0
+        )
+        (images,) = comfy_nodes.VAEDecode().decode(vae, out)
+        results["ksampler"][f"{sampler_name}/{scheduler}"] = {
+            "latent_shape": list(out["samples"].shape),
+            "finite": bool(torch.isfinite(out["samples"]).all()),
+            "image_shape": list(images.shape),
+        }
+    (encoded,) = comfy_nodes.VAEEncode().encode(vae, frames)
+    (vid2vid,) = comfy_nodes.KSampler().sample(
+        relit, 3, 4, TEXT_SCALE, "euler", "normal", positive, negative, encoded, denoise=0.5
+    )
+    results["vid2vid"] = {
+        "latent_shape": list(vid2vid["samples"].shape),
+        "finite": bool(torch.isfinite(vid2vid["samples"]).all()),
+        "changed": (vid2vid["samples"] - encoded["samples"]).abs().max().item(),
+    }
+
+    log("KSampler runs done")
+    results["windows"] = _window_spy(torch, comfy, node_helpers, node, relit, prompt, empty, key, scale)
+    results["expected_windows"] = core.sampling.window_indices(LONG_FRAMES, WINDOW, OVERLAP)
+
     Path(results_path).write_text(json.dumps(results, indent=1))
 
 
