@@ -246,7 +246,7 @@ class RelightVidSchedule:
                         "alternative (951..1, ends at timestep 0).",
                     },
                 ),
-                "steps": ("INT", {"default": 20, "min": 1, "max": 1000, "tooltip": "Denoising steps (upstream 20)."}),
+                **sampler_inputs(("steps",)),
                 "denoise": (
                     "FLOAT",
                     {
@@ -314,13 +314,7 @@ class RelightVidIIEGuider:
             }
         }
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, iie_factors):
-        try:
-            parse_factors(iie_factors)
-        except InputError as error:
-            return str(error)
-        return True
+    VALIDATE_INPUTS = RelightVidSampler.VALIDATE_INPUTS  # the same factor list, the same one-sentence refusal
 
     def guider(self, model, foreground, background, positive, negative, iie_factors, text_scale, image_scale):
         factors = parse_factors(iie_factors)
