@@ -2,7 +2,8 @@
 
 Each test runs one check of ``native_model_checks.py`` in its own ComfyUI process (``COMFYUI_PYTHON``,
 ``--cpu``, in-process, no server) on the random full-size weights of weights.py: 8 frames of 8×8 latents,
-fp32. Skipped without ``COMFYUI_PATH`` (conftest.py).
+computed in fp32 (weights stored in fp32 for the parity check, in fp16 elsewhere to halve the memory).
+Each check takes a few minutes and up to about 10 GB. Skipped without ``COMFYUI_PATH`` (conftest.py).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def test_native_model_runs_on_fp8_weights(run_check):
     result = run_check("fp8")
     assert result["weight_dtype"] == "torch.float8_e4m3fn", result
     assert result["finite"] and result["shape"] == [FRAMES, 4, 8, 8], result
-    assert result["cosine_to_fp32"] > 0.9, result
+    assert result["cosine_to_fp16"] > 0.9, result
 
 
 def test_native_model_leaves_the_input_model_untouched(run_check):
