@@ -10,6 +10,13 @@ from .conditioning import (
 )
 from .loaders import RelightVidTemporalLoader, RelightVidUNetLoader
 from .metrics import RelightVidTemporalMetrics
+from .native_model import RelightVidApplyModel
+from .native_sampling import (
+    RelightVidContextWindows,
+    RelightVidIIEGuider,
+    RelightVidNativeConditioning,
+    RelightVidSchedule,
+)
 from .sampler import RelightVidSampler
 from .video_inputs import RelightVidLoadMaskSequence
 
@@ -25,6 +32,11 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidSampler": "RelightVid Sampler (IIE)",
     "RelightVidTemporalMetrics": "RelightVid Temporal Metrics",
     "RelightVidLoadMaskSequence": "RelightVid Load Mask Sequence",
+    "RelightVidApplyModel": "Apply RelightVid (native MODEL)",
+    "RelightVidNativeConditioning": "RelightVid Conditioning (native)",
+    "RelightVidSchedule": "RelightVid Schedule (SIGMAS)",
+    "RelightVidIIEGuider": "RelightVid IIE Guider",
+    "RelightVidContextWindows": "RelightVid Context Windows (native)",
 }
 NODE_CLASS_MAPPINGS = {
     "RelightVidUNetLoader": RelightVidUNetLoader,
@@ -38,6 +50,11 @@ NODE_CLASS_MAPPINGS = {
     "RelightVidSampler": RelightVidSampler,
     "RelightVidTemporalMetrics": RelightVidTemporalMetrics,
     "RelightVidLoadMaskSequence": RelightVidLoadMaskSequence,
+    "RelightVidApplyModel": RelightVidApplyModel,
+    "RelightVidNativeConditioning": RelightVidNativeConditioning,
+    "RelightVidSchedule": RelightVidSchedule,
+    "RelightVidIIEGuider": RelightVidIIEGuider,
+    "RelightVidContextWindows": RelightVidContextWindows,
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

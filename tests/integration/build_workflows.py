@@ -4,8 +4,9 @@
         .venv/bin/python tests/integration/build_workflows.py [--url http://127.0.0.1:8188]
 
 Without ``--url`` a temporary server is started as the integration tests start it. The API files come from
-``workflows/specs.py`` (run it first after changing a graph); each UI file is what the frontend saves after
-loading the API graph, laying it out in ``specs.COLUMNS`` and ``specs.GROUPS`` and adding the Note (``specs.note_text``).
+``workflows/specs.py`` and ``workflows/native_specs.py`` (run them first after changing a graph); each UI file
+is what the frontend saves after loading the API graph, laying it out in its module's ``COLUMNS`` and ``GROUPS``
+and adding the Note (its ``note_text``). ``--only NAME ...`` rebuilds just those templates.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1] / "workflows"), str(HERE.parent)]
 
 import harness  # noqa: E402
+import native_specs  # noqa: E402
 import specs  # noqa: E402
 from weights import ensure_weights  # noqa: E402
 
@@ -52,31 +54,41 @@ def run_frontend(command: str, job: dict, workdir: Path) -> list[dict]:
     return json.loads(completed.stdout)
 
 
-def build(url: str, workdir: Path) -> list[Path]:
+SPEC_MODULES = (specs, native_specs)
+
+
+def build(url: str, workdir: Path, only: list[str] | None = None) -> list[Path]:
     harness_post(url, "/settings", SETTINGS)
     entries = []
-    for name in specs.WORKFLOWS:
-        api = json.loads((specs.API_DIR / f"{name}.json").read_text())
-        entries.append(
-            {
-                "name": name,
-                "api": api,
-                "note": specs.note_text(name),
-                "noteSize": NOTE_SIZE,
-                "columns": specs.COLUMNS,
-                "groups": specs.GROUPS,
-                "origin": ORIGIN,
-                "gap": GAP,
-                "groupPadding": GROUP_PADDING,
-                "view": VIEW,
-                "previewTypes": PREVIEW_TYPES,
-                "previewHeight": PREVIEW_HEIGHT,
-            }
-        )
+    for module in SPEC_MODULES:
+        for name in module.WORKFLOWS:
+            if only and name not in only:
+                continue
+            api = json.loads((module.API_DIR / f"{name}.json").read_text())
+            entries.append(
+                {
+                    "name": name,
+                    "api": api,
+                    "note": module.note_text(name),
+                    "noteSize": NOTE_SIZE,
+                    "columns": module.COLUMNS,
+                    "groups": module.GROUPS,
+                    "origin": ORIGIN,
+                    "gap": GAP,
+                    "groupPadding": GROUP_PADDING,
+                    "view": VIEW,
+                    "previewTypes": PREVIEW_TYPES,
+                    "previewHeight": PREVIEW_HEIGHT,
+                }
+            )
     written = []
     for result in run_frontend("build", {"url": url, "workflows": entries}, workdir):
         if result["errors"]:
             raise RuntimeError(f"{result['name']}: page errors while building: {result['errors']}")
+        loaded = {str(node["id"]) for node in result["graph"]["nodes"] if node["type"] != "Note"}
+        api_ids = next(set(entry["api"]) for entry in entries if entry["name"] == result["name"])
+        if loaded != api_ids:  # loadApiJson keeps the previous graph when a node type is missing
+            raise RuntimeError(f"{result['name']}: the frontend did not load the API graph (a node type missing?)")
         path = specs.UI_DIR / f"{result['name']}.json"
         # loadApiJson leaves the all-zero id; a saved workflow has its own, stable here across rebuilds.
         graph = {**result["graph"], "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"relightvid/workflows/{result['name']}"))}
@@ -96,6 +108,7 @@ def harness_post(url: str, path: str, body: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running ComfyUI with this pack (default: start one from COMFYUI_PATH)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="rebuild only these templates (default: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="relightvid-build-") as folder:
         workdir = Path(folder)
@@ -109,7 +122,7 @@ def main() -> int:
                 comfy, workdir / "comfy", ensure_weights(), os.environ.get("COMFYUI_PYTHON", sys.executable)
             )
         try:
-            for path in build(args.url or server.url, workdir):
+            for path in build(args.url or server.url, workdir, args.only):
                 print(path)
         finally:
             if server is not None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from weights import CHECKPOINT
+from weights import CHECKPOINT, CONTROLNET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACK_FOLDER = "ComfyUI-RelightVid"
@@ -133,6 +133,7 @@ def start_server(comfy: Path, root: Path, models: Path, python: str) -> ComfySer
         f"  base_path: {models}\n"
         "  checkpoints: checkpoints\n"
         "  relightvid: relightvid\n"
+        "  controlnet: controlnet\n"
         f"  custom_nodes: {custom_nodes}\n"
         # A per-server folder for files a test makes (e.g. a fake SDXL checkpoint), never the shared weights.
         "relightvid_integration_scratch:\n"
@@ -242,4 +243,11 @@ def small_run_settings(name: str, prefix: str) -> list[str]:
         settings += ["21.width=64", "21.height=64", "15.window_length=2", "15.window_overlap=1"]
     else:
         settings += ["9.width=64", "9.height=64"]
+    if name == "relightvid_native_controlnet":
+        settings.append(f"26.control_net_name={CONTROLNET}")
     return settings
+
+
+def seed_setting(name: str, seed: int) -> str:
+    """The --set assignment of a workflow's seed (SamplerCustomAdvanced graphs seed their RandomNoise node)."""
+    return f"24.noise_seed={seed}" if name == "relightvid_native_dual_cfg" else f"15.seed={seed}"

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import small_run_settings
+from harness import seed_setting, small_run_settings
 
 HERE = Path(__file__).resolve().parent
 WORKFLOWS = HERE.parents[1] / "example_workflows"
@@ -42,7 +42,7 @@ def _browser_missing() -> str | None:
 def _tweaks(name: str, seed: int) -> dict:
     """The test-size settings as widget edits: {node id: {widget: value}}."""
     tweaks: dict[str, dict] = {}
-    for assignment in small_run_settings(name, f"browser_{name}") + [f"15.seed={seed}"]:
+    for assignment in small_run_settings(name, f"browser_{name}") + [seed_setting(name, seed)]:
         target, _, value = assignment.partition("=")
         node_id, _, widget = target.partition(".")
         tweaks.setdefault(node_id, {})[widget] = json.loads(value) if value[:1].isdigit() else value

@@ -10,7 +10,9 @@ tiny. They are random fp16 tensors with the exact key layouts users' files have:
 * ``relightvid/iclight_sd15_fbc.safetensors`` — IC-Light fbc offsets (diffusers keys, 12-channel conv_in), 1.7 GB;
 * ``relightvid/relvid_mm_sd15_fbc.pth`` — temporal modules with the ``unet.`` prefix, 0.8 GB;
 * ``relightvid/iclight_sd15_fc.safetensors`` — an fc-shaped file (8-channel conv_in) that must be refused,
-  with only the key that tells it apart written at full size (a few tensors, tiny).
+  with only the key that tells it apart written at full size (a few tensors, tiny);
+* ``controlnet/rv_random_controlnet_sd15.safetensors`` — an SD1.5 ControlNet (LDM keys ``control_model.…``:
+  the U-Net's encoder, the hint encoder and the zero convolutions), 0.7 GB, for the native templates.
 
 Random values are N(0, 0.02²) (norm scales 1, as a freshly initialised network), from a fixed seed.
 """
@@ -32,6 +34,12 @@ CHECKPOINT = "rv_random_sd15.safetensors"
 ICLIGHT = "iclight_sd15_fbc.safetensors"
 ICLIGHT_FC = "iclight_sd15_fc.safetensors"
 MOTION = "relvid_mm_sd15_fbc.pth"
+CONTROLNET = "rv_random_controlnet_sd15.safetensors"
+# The ControlNet's hint encoder (3x3 convolutions, every other layer) and one 1x1 zero convolution per
+# encoder output, as in ControlNet 1.0/1.1 for SD1.5.
+HINT_CHANNELS = (3, 16, 16, 32, 32, 96, 96, 256, 320)
+ZERO_CONV_CHANNELS = (320,) * 4 + (640,) * 3 + (1280,) * 5
+CONTROLNET_UNET_PARTS = ("input_blocks.", "middle_block.", "time_embed.")
 DONE_MARKER = ".complete-v1"
 STD = 0.02
 
@@ -97,10 +105,37 @@ def _split(shapes: dict[str, tuple[int, ...]], motion: bool) -> dict[str, tuple[
     return {k: s for k, s in shapes.items() if (".motion_modules." in k) == motion}
 
 
+def _controlnet_shapes() -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        unet = to_ldm({k: torch.empty(s) for k, s in _split(_unet_shapes(4), False).items()})
+    shapes = {key: tuple(value.shape) for key, value in unet.items() if key.startswith(CONTROLNET_UNET_PARTS)}
+    for index, (source, target) in enumerate(zip(HINT_CHANNELS, HINT_CHANNELS[1:])):
+        shapes[f"input_hint_block.{2 * index}.weight"] = (target, source, 3, 3)
+        shapes[f"input_hint_block.{2 * index}.bias"] = (target,)
+    for index, channels in enumerate(ZERO_CONV_CHANNELS):
+        shapes[f"zero_convs.{index}.0.weight"] = (channels, channels, 1, 1)
+        shapes[f"zero_convs.{index}.0.bias"] = (channels,)
+    shapes["middle_block_out.0.weight"], shapes["middle_block_out.0.bias"] = (1280, 1280, 1, 1), (1280,)
+    return shapes
+
+
+def ensure_controlnet(root: Path) -> None:
+    """Write the random ControlNet once (its own check: caches made before it existed lack it)."""
+    path = root / "controlnet" / CONTROLNET
+    if path.is_file():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = _random(_controlnet_shapes(), torch.Generator().manual_seed(1))
+    partial = path.with_suffix(".partial")
+    save_file({"control_model." + k: v for k, v in tensors.items()}, str(partial))
+    partial.rename(path)
+
+
 def ensure_weights(cache: Path = CACHE) -> Path:
-    """Write the files once (a few minutes, ~4.6 GB); later calls return at once. Returns the models root."""
+    """Write the files once (a few minutes, ~5.3 GB); later calls return at once. Returns the models root."""
     root = cache / "models"
     if (cache / DONE_MARKER).is_file():
+        ensure_controlnet(root)
         return root
     (root / "checkpoints").mkdir(parents=True, exist_ok=True)
     (root / "relightvid").mkdir(parents=True, exist_ok=True)
@@ -121,6 +156,7 @@ def ensure_weights(cache: Path = CACHE) -> Path:
 
     motion = _random(_split(base_shapes, True), generator)
     torch.save({"unet." + k: v for k, v in motion.items()}, root / "relightvid" / MOTION)
+    ensure_controlnet(root)
     (cache / DONE_MARKER).write_text("ok\n")
     return root
 

@@ -30,6 +30,18 @@ CORE_NODES = {
     "SaveVideo": (["filename_prefix", "format", "codec"], []),
     "PreviewImage": ([], []),
     "Note": (["text"], []),
+    # the native-sampling templates
+    "KSampler": (
+        ["seed", "control_after_generate", "steps", "cfg", "sampler_name", "scheduler", "denoise"],
+        ["LATENT"],
+    ),
+    "DualCFGGuider": (["cfg_conds", "cfg_cond2_negative", "style"], ["GUIDER"]),
+    "KSamplerSelect": (["sampler_name"], ["SAMPLER"]),
+    "RandomNoise": (["noise_seed", "control_after_generate"], ["NOISE"]),
+    "SamplerCustomAdvanced": ([], ["LATENT", "LATENT"]),
+    "ControlNetLoader": (["control_net_name"], ["CONTROL_NET"]),
+    "ControlNetApplyAdvanced": (["strength", "start_percent", "end_percent"], ["CONDITIONING", "CONDITIONING"]),
+    "Canny": (["low_threshold", "high_threshold"], ["IMAGE"]),
 }
 CORE_SOCKETS = {  # class_type -> non-widget input sockets and their types
     "CLIPTextEncode": {"clip": "CLIP"},
@@ -39,6 +51,23 @@ CORE_SOCKETS = {  # class_type -> non-widget input sockets and their types
     "CreateVideo": {"images": "IMAGE", "audio": "AUDIO"},
     "SaveVideo": {"video": "VIDEO"},
     "PreviewImage": {"images": "IMAGE"},
+    "KSampler": {"model": "MODEL", "positive": "CONDITIONING", "negative": "CONDITIONING", "latent_image": "LATENT"},
+    "DualCFGGuider": {"model": "MODEL", "cond1": "CONDITIONING", "cond2": "CONDITIONING", "negative": "CONDITIONING"},
+    "SamplerCustomAdvanced": {
+        "noise": "NOISE",
+        "guider": "GUIDER",
+        "sampler": "SAMPLER",
+        "sigmas": "SIGMAS",
+        "latent_image": "LATENT",
+    },
+    "ControlNetApplyAdvanced": {
+        "positive": "CONDITIONING",
+        "negative": "CONDITIONING",
+        "control_net": "CONTROL_NET",
+        "image": "IMAGE",
+        "vae": "VAE",
+    },
+    "Canny": {"image": "IMAGE"},
 }
 
 

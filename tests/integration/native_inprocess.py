@@ -1,0 +1,249 @@
+"""The native path inside a real ComfyUI process (no server), run by tests/integration/test_native_sampling.py:
+
+    COMFYUI_PYTHON native_inprocess.py COMFYUI_PATH CHECKPOINT ICLIGHT MOTION RESULTS.json
+
+Loads the random full-size SD1.5 checkpoint with ComfyUI's own loader (fp16 weights, fp32 compute),
+patches it with Apply RelightVid, and measures, writing one JSON object of numbers and lists (the test file asserts on them):
+
+* SamplerCustomAdvanced + DualCFGGuider(7.5, 1.2) + euler over RelightVid Schedule's ddim sigmas, and
+  the IIE guider (one factor, and three), saving their results and the library's inputs for the same run
+  beside the JSON (``RESULTS.pt``; the test runs the library on them);
+* KSampler with several samplers and a video-to-video run, decoded by VAE Decode;
+* 48 frames in RelightVid Context Windows: which frames of the image condition and of a ControlNet hint
+  every U-Net call received.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PACK = "relightvid_native_inprocess"
+FRAMES, SIZE, STEPS = 8, 64, 4
+LONG_FRAMES, WINDOW, OVERLAP = 48, 16, 4
+IIE_FACTORS = "0.5, 1.5"
+TEXT_SCALE, IMAGE_SCALE = 7.5, 1.2
+KSAMPLER_RUNS = (("euler", "normal"), ("dpmpp_2m", "karras"), ("uni_pc", "normal"))
+
+
+def log(stage: str) -> None:
+    """Progress on stderr (the test shows it when the run fails)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {stage}", file=sys.stderr, flush=True)
+
+
+def start_comfy(comfy_path: str):
+    """ComfyUI importable on the CPU (COMFYUI.md §10), then the pack imported as ComfyUI imports it."""
+    sys.path[:0] = [comfy_path, str(REPO_ROOT / "tests"), str(REPO_ROOT)]
+    sys.argv = [sys.argv[0], "--cpu"]
+    import comfy.options
+
+    comfy.options.enable_args_parsing()
+    from _support.comfy_fakes import load_pack
+
+    return load_pack(PACK)
+
+
+class FixedNoise:
+    """SamplerCustomAdvanced's NOISE input, giving a tensor chosen by the test."""
+
+    def __init__(self, noise):
+        self.noise, self.seed = noise, 0
+
+    def generate_noise(self, latent):
+        return self.noise.clone()
+
+
+def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_path: str) -> None:
+    pack = start_comfy(comfy_path)
+    import comfy.controlnet
+    import comfy.model_management
+    import comfy.samplers
+    import comfy.sd
+    import node_helpers
+    import nodes as comfy_nodes
+    import torch
+    from comfy_extras.nodes_custom_sampler import SamplerCustomAdvanced
+
+    core = sys.modules[PACK + ".relightvid_core"]
+    native = sys.modules[PACK + ".nodes.native_sampling"]
+    apply_relightvid = sys.modules[PACK + ".nodes.native_model"].apply_relightvid
+    key = native.RELIGHTVID_IMAGE_KEY
+    scale = core.vae.SD_LATENT_SCALE
+    node = {name: cls() for name, cls in pack.NODE_CLASS_MAPPINGS.items()}
+    results: dict = {}
+
+    # fp16 weights (as most users run SD1.5), computed in fp32 on the CPU through ComfyUI's manual cast: half
+    # the memory of fp32 weights, and the library reproduces the same rounded weights (fp16, computed in fp32).
+    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
+        checkpoint, output_vae=True, output_clip=True, model_options={"dtype": torch.float16}
+    )
+    relit = apply_relightvid(model, iclight, motion)
+    log("models loaded")
+
+    def encode(text):
+        return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+    prompt, empty = encode("warm sunlight from the left"), encode("")
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.rand(FRAMES, SIZE, SIZE, 3, generator=generator)
+    ys, xs = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+    masks = (((ys - SIZE / 2) ** 2 + (xs - SIZE / 2) ** 2) < (SIZE / 3) ** 2).float().expand(FRAMES, SIZE, SIZE)
+    foreground, *_ = node["RelightVidForeground"].prepare(
+        frames, vae, "center_crop", SIZE, SIZE, "official_128", 0, 0.0, False, mask=masks.clone()
+    )
+    background, _ = node["RelightVidLightPreset"].render(foreground, "left", "none", "#FFE2C0", 1.0, 1.0)
+    positive, middle, negative, latent = node["RelightVidNativeConditioning"].condition(
+        foreground, background, prompt, empty
+    )
+    (sigmas,) = node["RelightVidSchedule"].schedule(relit, "ddim", STEPS, 1.0)
+    noise = torch.randn(latent["samples"].shape, generator=torch.Generator().manual_seed(1))
+
+    def custom_advanced(guider, sampler_name="euler", run_sigmas=sigmas, run_noise=noise, run_latent=latent):
+        sampler = comfy.samplers.sampler_object(sampler_name)
+        output, _denoised = SamplerCustomAdvanced().sample(FixedNoise(run_noise), guider, sampler, run_sigmas, run_latent)
+        return output["samples"].float()
+
+    dual = dual_guider(relit, positive, middle, negative)
+    out_dual = custom_advanced(dual)
+    (iie_one,) = node["RelightVidIIEGuider"].guider(
+        relit, foreground, background, prompt, empty, "1.0", TEXT_SCALE, IMAGE_SCALE
+    )
+    out_iie_one = custom_advanced(iie_one)
+    (iie,) = node["RelightVidIIEGuider"].guider(
+        relit, foreground, background, prompt, empty, IIE_FACTORS, TEXT_SCALE, IMAGE_SCALE
+    )
+    out_iie = custom_advanced(iie)
+    results["sigmas"] = sigmas.tolist()
+    results["iie_one_vs_dual"] = (out_iie_one - out_dual).abs().max().item()
+    results["iie_vs_dual"] = (out_iie - out_dual).abs().max().item()
+
+    # The library's inputs for the same run (the test compares in its own process, so that only one
+    # full-size model is in memory at a time): its IIE conditions from the same frames and VAE.
+    iie_factors = tuple(float(k) for k in IIE_FACTORS.split(","))
+    library_images = core.sampling.iie_image_conditions(
+        foreground.frames,
+        foreground.masks,
+        (1.0, *iie_factors),
+        lambda f: vae.encode(f[..., :3]).float() * scale,
+        vae.encode(background.frames).float() * scale,
+        foreground.gray,
+    )
+    results["image_condition_vs_library"] = (positive[0][1][key] * scale - library_images[0][0]).abs().max().item()
+    torch.save(
+        {
+            "noise": noise,
+            "sigmas": sigmas,
+            "images": library_images,
+            "text": prompt[0][0],
+            "text_uncond": empty[0][0],
+            "dual": out_dual * scale,
+            "iie": out_iie * scale,
+        },
+        Path(results_path).with_suffix(".pt"),
+    )
+    Path(results_path).write_text(json.dumps(results, indent=1))  # partial results, in case a later stage fails
+    log("guiders done, library inputs saved")
+
+    # KSampler (2-way guidance) with several samplers and schedulers, decoded; and video-to-video.
+    results["ksampler"] = {}
+    for sampler_name, scheduler in KSAMPLER_RUNS:
+        (out,) = comfy_nodes.KSampler().sample(
+            relit, 3, 2, TEXT_SCALE, sampler_name, scheduler, positive, negative, latent, denoise=1.0
+        )
+        (images,) = comfy_nodes.VAEDecode().decode(vae, out)
+        results["ksampler"][f"{sampler_name}/{scheduler}"] = {
+            "latent_shape": list(out["samples"].shape),
+            "finite": bool(torch.isfinite(out["samples"]).all()),
+            "image_shape": list(images.shape),
+        }
+    (encoded,) = comfy_nodes.VAEEncode().encode(vae, frames)
+    (vid2vid,) = comfy_nodes.KSampler().sample(
+        relit, 3, 4, TEXT_SCALE, "euler", "normal", positive, negative, encoded, denoise=0.5
+    )
+    results["vid2vid"] = {
+        "latent_shape": list(vid2vid["samples"].shape),
+        "finite": bool(torch.isfinite(vid2vid["samples"]).all()),
+        "changed": (vid2vid["samples"] - encoded["samples"]).abs().max().item(),
+    }
+
+    log("KSampler runs done")
+    results["windows"] = _window_spy(torch, comfy, node_helpers, node, relit, prompt, empty, key, scale)
+    results["expected_windows"] = core.sampling.window_indices(LONG_FRAMES, WINDOW, OVERLAP)
+
+    Path(results_path).write_text(json.dumps(results, indent=1))
+
+
+def _window_spy(torch, comfy, node_helpers, node, relit, prompt, empty, key, scale) -> dict:
+    """48 frames in 16/4 windows, one DualCFG step: the frames of the image condition and of a ControlNet hint
+    each U-Net call got. Every value of frame i is i, so a call's frames can be read off its tensors."""
+
+    class SpyControl(comfy.controlnet.ControlBase):
+        """A ControlNet stand-in recording the hint frames it is asked to apply; adds no residuals."""
+
+        def __init__(self, seen):
+            super().__init__()
+            self.seen = seen
+
+        def get_control(self, x_noisy, t, cond, batched_number, transformer_options):
+            self.seen.append(self.cond_hint_original[:, 0, 0, 0].round().int().tolist())
+            return None
+
+        def copy(self):
+            copied = SpyControl(self.seen)
+            self.copy_to(copied)
+            return copied
+
+    numbers = torch.arange(LONG_FRAMES, dtype=torch.float32).view(LONG_FRAMES, 1, 1, 1)
+    latent_size = SIZE // 8
+    image = numbers.expand(LONG_FRAMES, 8, latent_size, latent_size).clone()
+    hints: list = []
+    control = SpyControl(hints).set_cond_hint(numbers.expand(LONG_FRAMES, 3, SIZE, SIZE).clone())
+    positive = node_helpers.conditioning_set_values(prompt, {key: image, "control": control})
+    middle = node_helpers.conditioning_set_values(empty, {key: image, "control": control})
+    negative = node_helpers.conditioning_set_values(empty, {"control": control})
+
+    (windowed,) = node["RelightVidContextWindows"].apply(relit, WINDOW, OVERLAP, "pyramid", False)
+    windowed = windowed.clone()
+    calls: list = []
+
+    def spy(apply_model, args):
+        concat = args["c"]["c_concat"][:, 0, 0, 0] / scale
+        calls.append({"batch": args["input"].shape[0], "concat": concat.round().int().tolist()})
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    windowed.set_model_unet_function_wrapper(spy)
+    guider = dual_guider(windowed, positive, middle, negative)
+    (sigmas,) = node["RelightVidSchedule"].schedule(windowed, "ddim", 1, 1.0)
+    noise = torch.randn(LONG_FRAMES, 4, latent_size, latent_size, generator=torch.Generator().manual_seed(2))
+    out = guider.sample(noise, torch.zeros_like(noise), comfy.samplers.sampler_object("euler"), sigmas, seed=0)
+    image_windows = []
+    for call in calls:
+        for start in range(0, call["batch"], WINDOW):
+            chunk = call["concat"][start : start + WINDOW]
+            if any(chunk):  # the negative's chunk is all zeros (no image)
+                image_windows.append(chunk)
+    return {
+        "calls": len(calls),
+        "batches": [call["batch"] for call in calls],
+        "image_windows": image_windows,
+        "hint_windows": hints,
+        "output_shape": list(out.shape),
+        "finite": bool(torch.isfinite(out).all()),
+    }
+
+
+def dual_guider(model, positive, middle, negative):
+    """Core's DualCFGGuider (style regular) with RelightVid's scales: cfg_conds = text, cfg_cond2_negative = image."""
+    from comfy_extras.nodes_custom_sampler import Guider_DualCFG
+
+    guider = Guider_DualCFG(model)
+    guider.set_conds(positive, middle, negative)
+    guider.set_cfg(TEXT_SCALE, IMAGE_SCALE)
+    return guider
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,114 @@
+"""Apply RelightVid (native MODEL) without ComfyUI: the layers it inserts and the checks that refuse bad input.
+
+The patched U-Net itself is checked against the library's in tests/integration/test_native_model.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from _support.comfy_fakes import FC_FILE
+from torch import nn
+
+FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def native(pack):
+    return sys.modules[pack.module.__name__ + ".nodes.native_model"]
+
+
+def _state(native, frames):
+    return native.ClipState(frames=frames)
+
+
+def test_native_model_clip_group_norm_matches_library(pack, native):
+    blocks3d = sys.modules[pack.module.__name__ + ".relightvid_core.models.blocks3d"]
+    torch.manual_seed(0)
+    norm = nn.GroupNorm(8, 32)
+    nn.init.normal_(norm.weight)
+    nn.init.normal_(norm.bias)
+    hidden = torch.randn(2 * FRAMES, 32, 5, 6) * torch.arange(1, 2 * FRAMES + 1).view(-1, 1, 1, 1)
+    replaced = native.ClipGroupNorm(norm, _state(native, FRAMES))
+    expected = blocks3d.group_norm(norm, hidden, FRAMES, across_frames=True)
+    torch.testing.assert_close(replaced(hidden), expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(replaced(hidden), norm(hidden), atol=1e-3), "statistics must span the clip"
+    assert list(replaced.parameters()) == [], "the norm's weights keep their U-Net keys"
+
+
+def test_native_model_clip_group_norm_needs_the_sampler(native):
+    replaced = native.ClipGroupNorm(nn.GroupNorm(8, 32), native.ClipState())
+    with pytest.raises(RuntimeError, match="sampler"):
+        replaced(torch.zeros(FRAMES, 32, 2, 2))
+
+
+def test_native_model_clip_length_splits_the_batch_by_conds(pack, native):
+    assert native.clip_length(16, {"cond_or_uncond": [0, 1]}) == 8
+    assert native.clip_length(8, {}) == 8
+    with pytest.raises(pack.core.InputError, match="3 conditionings"):
+        native.clip_length(16, {"cond_or_uncond": [0, 1, 1]})
+
+
+def test_native_model_temporal_layer_runs_the_library_module(pack, native):
+    motion_module = sys.modules[pack.module.__name__ + ".relightvid_core.models.motion"]
+    torch.manual_seed(0)
+    module = motion_module.MotionModule(32, zero_initialize=False).eval()
+    hidden = torch.randn(2 * FRAMES, 32, 3, 3)
+    layer = native.TemporalLayer(module, _state(native, FRAMES))
+    with torch.no_grad():
+        torch.testing.assert_close(layer(hidden), module(hidden, FRAMES), atol=0, rtol=0)
+    assert list(layer.parameters()) == [], "the temporal weights belong to their own patcher"
+
+
+def test_native_model_image_condition_with_other_frame_count_raises(pack, native):
+    conds = native.ImageConcatConds(original=lambda **kwargs: {}, latent_format=None)
+    image = torch.zeros(FRAMES - 1, native.IMAGE_CHANNELS, 2, 2)
+    with pytest.raises(pack.core.InputError, match=r"as many frames as the latent"):
+        conds(noise=torch.zeros(FRAMES, 4, 2, 2), device="cpu", **{native.RELIGHTVID_IMAGE_KEY: image})
+
+
+class _ShapesOnlyModel:
+    """A MODEL stand-in exposing what Apply RelightVid reads first: key shapes and the config's class."""
+
+    def __init__(self, shapes, family):
+        self._shapes = shapes
+        self.model = SimpleNamespace(model_config=type(family, (), {})())
+
+    def get_injections(self, key):
+        return None
+
+    def get_key_patches(self, prefix):
+        return {key: [(torch.empty(shape, device="meta"), None)] for key, shape in self._shapes.items()}
+
+
+@pytest.mark.parametrize(
+    ("shapes", "family", "named"),
+    [
+        ({"label_emb.0.0.weight": (1280, 2816), "input_blocks.0.0.weight": (320, 4, 3, 3)}, "SDXL", "an SDXL model"),
+        (
+            {"input_blocks.0.0.weight": (320, 4, 3, 3), "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (320, 1024)},
+            "SD21",
+            "an SD2",
+        ),
+    ],
+)
+def test_native_model_refuses_a_model_that_is_not_sd15(pack, native, shapes, family, named):
+    model = _ShapesOnlyModel({"diffusion_model." + key: shape for key, shape in shapes.items()}, family)
+    with pytest.raises(pack.core.WeightFormatError, match=f"ComfyUI: {family}.*{named}.*SD1.5"):
+        native.base_unet_shapes(model)
+
+
+def test_native_model_refuses_the_fc_file(pack, native):
+    with pytest.raises(pack.core.WeightFormatError, match="fc model .*fbc"):
+        native.iclight_patches(str(pack.base / "models/relightvid" / FC_FILE), {})
+
+
+def test_native_model_node_needs_comfyui(pack, native):
+    node = pack.node("RelightVidApplyModel")
+    if native.comfy is not None:
+        pytest.skip("ComfyUI is importable here")
+    with pytest.raises(pack.core.InputError, match="only inside ComfyUI"):
+        node.apply(object(), "iclight_sd15_fbc_tiny.safetensors", "relvid_mm_sd15_fbc_tiny.pth")

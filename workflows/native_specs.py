@@ -1,0 +1,247 @@
+"""The native-sampling templates (Apply RelightVid + ComfyUI's own samplers) as API graphs, with their UI layout.
+
+``python workflows/native_specs.py`` rewrites their ``example_workflows/api/*.json``; the UI files are made
+from those by ComfyUI's frontend (``tests/integration/build_workflows.py``), as for :mod:`specs`. Node ids
+follow :mod:`specs` where the role is the same (1 checkpoint, 9 foreground, 12 lighting, 15 the node with
+the run's ``steps``, 16-18 decode and save), so the test-size settings apply to every template alike.
+"""
+
+from __future__ import annotations
+
+import json
+
+from specs import (
+    API_DIR,
+    BACKGROUND,
+    CHECKPOINT,
+    ICLIGHT,
+    INPUT_NOTE,
+    MODEL_NOTE,
+    MOTION,
+    SUBJECT,
+    SUBJECT_MASK,
+    _node,
+)
+
+CONTROLNET = "control_v11p_sd15_canny.safetensors"
+EMPTY_PROMPT = ""
+
+
+def _base(prompt: str, positive=("13", 0), negative=("14", 0), model=("2", 0)) -> dict:
+    """Checkpoint, Apply RelightVid, subject + mask + background videos, the two prompts, RelightVid
+    Conditioning, decode and save; the sampler (node 15 and its helpers) is added per template."""
+    return {
+        "1": _node("CheckpointLoaderSimple", "Load Checkpoint (SD1.5)", ckpt_name=CHECKPOINT),
+        "2": _node(
+            "RelightVidApplyModel",
+            "Apply RelightVid (MODEL)",
+            model=["1", 0],
+            iclight_fbc=ICLIGHT,
+            temporal_weights=MOTION,
+        ),
+        "3": _node(
+            "RelightVidNativeConditioning",
+            "RelightVid Conditioning (native)",
+            foreground=["9", 0],
+            background=["12", 0],
+            positive=list(positive),
+            negative=list(negative),
+        ),
+        "4": _node("LoadVideo", "Load Video (subject)", file=SUBJECT),
+        "5": _node("GetVideoComponents", "Get Video Components (subject)", video=["4", 0]),
+        "6": _node("LoadVideo", "Load Video (subject mask)", file=SUBJECT_MASK),
+        "7": _node("GetVideoComponents", "Get Video Components (mask)", video=["6", 0]),
+        "8": _node("ImageToMask", "Convert Image to Mask", image=["7", 0], channel="red"),
+        "9": _node(
+            "RelightVidForeground",
+            "RelightVid Foreground",
+            images=["5", 0],
+            vae=["1", 2],
+            size_policy="center_crop",
+            width=512,
+            height=512,
+            gray="official_128",
+            grow=0,
+            feather=0.0,
+            invert_mask=False,
+            mask=["8", 0],
+        ),
+        "10": _node("LoadVideo", "Load Video (background)", file=BACKGROUND),
+        "11": _node("GetVideoComponents", "Get Video Components (background)", video=["10", 0]),
+        "12": _node(
+            "RelightVidBackground",
+            "RelightVid Background Video",
+            foreground=["9", 0],
+            length_policy="loop",
+            size_policy="cover",
+            flip=False,
+            images=["11", 0],
+        ),
+        "13": _node("CLIPTextEncode", "CLIP Text Encode (prompt)", text=prompt, clip=["1", 1]),
+        "14": _node("CLIPTextEncode", "CLIP Text Encode (empty prompt)", text=EMPTY_PROMPT, clip=["1", 1]),
+        "16": _node("VAEDecode", "VAE Decode", samples=["15", 0], vae=["1", 2]),
+        "17": _node("CreateVideo", "Create Video", images=["16", 0], fps=["5", 2], audio=["5", 1]),
+        "18": _node(
+            "SaveVideo", "Save Video", video=["17", 0], filename_prefix="relightvid/native", format="auto", codec="auto"
+        ),
+        "21": _node(
+            "RelightVidContextWindows",
+            "RelightVid Context Windows (native)",
+            model=list(model),
+            window_length=16,
+            window_overlap=4,
+            window_fusion="pyramid",
+            closed_loop=False,
+        ),
+    }
+
+
+def _ksampler(positive=("3", 0), negative=("3", 2)) -> dict:
+    return _node(
+        "KSampler",
+        "KSampler (2-way guidance)",
+        model=["21", 0],
+        seed=42,
+        steps=20,
+        cfg=7.5,
+        sampler_name="euler",
+        scheduler="normal",
+        positive=list(positive),
+        negative=list(negative),
+        latent_image=["3", 3],
+        denoise=1.0,
+    )
+
+
+def native_ksampler() -> dict:
+    graph = _base("change the background")
+    graph["15"] = _ksampler()
+    return graph
+
+
+def native_dual_cfg() -> dict:
+    graph = _base("change the background")
+    graph["15"] = _node(
+        "RelightVidSchedule", "RelightVid Schedule (SIGMAS)", model=["21", 0], scheduler="ddim", steps=20, denoise=1.0
+    )
+    graph["16"]["inputs"]["samples"] = ["25", 0]
+    graph["22"] = _node(
+        "DualCFGGuider",
+        "DualCFGGuider (RelightVid 3-way guidance)",
+        model=["21", 0],
+        cond1=["3", 0],
+        cond2=["3", 1],
+        negative=["3", 2],
+        cfg_conds=7.5,
+        cfg_cond2_negative=1.2,
+        style="regular",
+    )
+    graph["23"] = _node("KSamplerSelect", "KSamplerSelect", sampler_name="euler")
+    graph["24"] = _node("RandomNoise", "RandomNoise", noise_seed=42)
+    graph["25"] = _node(
+        "SamplerCustomAdvanced",
+        "SamplerCustomAdvanced",
+        noise=["24", 0],
+        guider=["22", 0],
+        sampler=["23", 0],
+        sigmas=["15", 0],
+        latent_image=["3", 3],
+    )
+    return graph
+
+
+def native_controlnet() -> dict:
+    graph = _base("change the background", positive=("28", 0), negative=("28", 1))
+    graph["15"] = _ksampler()
+    graph["26"] = _node("ControlNetLoader", "Load ControlNet Model (SD1.5)", control_net_name=CONTROLNET)
+    graph["27"] = _node("Canny", "Canny (edges of each subject frame)", image=["9", 1], low_threshold=0.4,
+                        high_threshold=0.8)
+    graph["28"] = _node(
+        "ControlNetApplyAdvanced",
+        "Apply ControlNet (prompt and empty prompt)",
+        positive=["13", 0],
+        negative=["14", 0],
+        control_net=["26", 0],
+        image=["27", 0],
+        strength=1.0,
+        start_percent=0.0,
+        end_percent=1.0,
+        vae=["1", 2],
+    )
+    return graph
+
+
+INPUTS = [SUBJECT, SUBJECT_MASK, BACKGROUND]
+WORKFLOWS = {
+    "relightvid_native_ksampler": (
+        native_ksampler,
+        INPUTS,
+        "RelightVid as a MODEL for ComfyUI's own KSampler (any sampler and scheduler; LoRAs go between Load "
+        "Checkpoint and Apply RelightVid). KSampler's cfg is 2-way guidance: image and prompt together against no "
+        "image. Clips longer than the window run in context windows.",
+    ),
+    "relightvid_native_dual_cfg": (
+        native_dual_cfg,
+        INPUTS,
+        "RelightVid's own 3-way guidance with core nodes: DualCFGGuider (cfg_conds = text 7.5, cfg_cond2_negative "
+        "= image 1.2, regular) over the official DDIM timesteps (RelightVid Schedule) with euler, which is the "
+        "official DDIM sampler.",
+    ),
+    "relightvid_native_controlnet": (
+        native_controlnet,
+        INPUTS,
+        f"A ControlNet on top of RelightVid: Canny edges of each subject frame guide every frame (each context "
+        f"window gets its own hint frames). Put an SD1.5 ControlNet ({CONTROLNET}) in models/controlnet.",
+    ),
+}
+
+# UI layout: node id -> (column, row) on the 440 x 120 px grid of specs.LAYOUT; the Note sits top left.
+LAYOUT = {
+    "13": (3, 0),
+    "14": (3, 2),
+    "28": (4, 1),
+    "26": (4, 0),
+    "1": (0, 2),
+    "2": (1, 2),
+    "21": (2, 2),
+    "3": (5, 2),
+    "22": (6, 0),
+    "23": (6, 2),
+    "24": (6, 3),
+    "15": (6, 4),
+    "25": (7, 2),
+    "16": (8, 2),
+    "17": (8, 4),
+    "18": (9, 2),
+    "4": (0, 5),
+    "5": (1, 5),
+    "9": (3, 5),
+    "27": (4, 5),
+    "6": (0, 9),
+    "7": (1, 9),
+    "8": (2, 9),
+    "10": (0, 13),
+    "11": (1, 13),
+    "12": (3, 13),
+}
+
+
+def note_text(name: str) -> str:
+    _build, inputs, summary = WORKFLOWS[name]
+    return f"{summary}\n\n{MODEL_NOTE}\n{INPUT_NOTE.format(', '.join(inputs))}"
+
+
+def write_api_files() -> list:
+    API_DIR.mkdir(exist_ok=True)
+    written = []
+    for name, (build, _inputs, _summary) in WORKFLOWS.items():
+        graph = dict(sorted(build().items(), key=lambda item: int(item[0])))
+        path = API_DIR / f"{name}.json"
+        path.write_text(json.dumps(graph, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_api_files():
+        print(path)
