@@ -15,13 +15,15 @@ from specs import (
     BACKGROUND,
     CHECKPOINT,
     ICLIGHT,
-    INPUT_NOTE,
     MODEL_NOTE,
     MOTION,
     SUBJECT,
-    SUBJECT_MASK,
+    MASK_VIDEO,
     _node,
 )
+
+SUBJECT_MASK = MASK_VIDEO  # these graphs read the mask as a video (white = subject)
+INPUT_NOTE = "Inputs (ComfyUI/input): {}. The mask video is white on the subject, black elsewhere."
 
 CONTROLNET = "control_v11p_sd15_canny.safetensors"
 EMPTY_PROMPT = ""
@@ -224,6 +226,14 @@ LAYOUT = {
     "11": (1, 13),
     "12": (3, 13),
 }
+
+
+# The same layout for build_workflows.py's column placement: columns left to right, each top to bottom.
+COLUMNS = [["note"]] + [
+    [node for node, _ in sorted(((n, r) for n, (c, r) in LAYOUT.items() if c == column), key=lambda item: item[1])]
+    for column in sorted({c for c, _ in LAYOUT.values()})
+]
+GROUPS: list = []
 
 
 def note_text(name: str) -> str:
