@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..relightvid_core.errors import InputError, WeightFormatError
 from ..relightvid_core.models.configs import FULL_FBC, config_for_variant
-from ..relightvid_core.models.unet3d import RelightVidUNet
 from ..relightvid_core.weights import detect_format, expected_shapes, load_motion_weights, open_source
 from ..relightvid_core.weights.convert import is_motion_key, ldm_to_diffusers_key_map, spatial_key_map
 from ..relightvid_core.weights.detect import WeightFormat
 from ..relightvid_core.weights.validate import check_shapes, require_format
 from . import host
 from .loaders import ICLIGHT_FOLDERS, MOTION_FOLDERS
+
+if TYPE_CHECKING:  # the network imports diffusers (seconds): built only when the node runs
+    from ..relightvid_core.models.unet3d import RelightVidUNet
 
 try:
     import comfy.conds
@@ -166,6 +169,8 @@ class TemporalModules(nn.Module):
 
 def build_temporal_modules(motion, config: dict) -> TemporalModules:
     """The library's motion modules (as in :class:`RelightVidUNet`) holding the loaded temporal weights."""
+    from ..relightvid_core.models.unet3d import RelightVidUNet
+
     with torch.device("meta"):
         skeleton = RelightVidUNet.from_config(config_for_variant(config, motion.variant))
     result = skeleton.load_state_dict(motion.state_dict, strict=False, assign=True)

@@ -34,8 +34,8 @@ def native(pack, monkeypatch):
 @pytest.fixture
 def lighting(pack, vae):
     foreground, *_ = pack.node("RelightVidForeground").prepare(
-        clip_frames(FRAMES, 64, 64), vae, "center_crop", 64, 64, "official_128", 0, 0.0, False,
-        mask=disc_masks(FRAMES, 64, 64),
+        vae, "center_crop", 64, 64, "official_128", 0, 0.0, False, 0, 1, 0,
+        images=clip_frames(FRAMES, 64, 64), mask=disc_masks(FRAMES, 64, 64),
     )
     background, _ = pack.node("RelightVidLightPreset").render(foreground, "left", "none", "#FFFFFF", 1.0, 1.0)
     return foreground, background
@@ -63,7 +63,7 @@ def test_conditioning_puts_the_unscaled_image_on_positive_and_middle_only(pack, 
 
 def test_conditioning_no_background_is_the_zero_latent(pack, native, lighting, clip):
     foreground, _ = lighting
-    (nothing, _) = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False)
+    (nothing, _) = pack.node("RelightVidBackground").fit(foreground, "loop", "cover", False, 0, 1, 0)
     positive, *_ = pack.node("RelightVidNativeConditioning").condition(
         foreground, nothing, clip.encode("x"), clip.encode("")
     )
@@ -74,7 +74,7 @@ def test_conditioning_no_background_is_the_zero_latent(pack, native, lighting, c
 def test_conditioning_refuses_a_background_of_another_clip(pack, native, lighting, vae, clip):
     foreground, _ = lighting
     other, *_ = pack.node("RelightVidForeground").prepare(
-        clip_frames(2, 64, 64), vae, "center_crop", 64, 64, "official_128", 0, 0.0, False
+        vae, "center_crop", 64, 64, "official_128", 0, 0.0, False, 0, 1, 0, images=clip_frames(2, 64, 64)
     )
     background, _ = pack.node("RelightVidLightPreset").render(other, "left", "none", "#FFFFFF", 1.0, 1.0)
     with pytest.raises(pack.core.errors.InputError, match="has 2 frames but the foreground has 3"):

@@ -101,7 +101,7 @@ def settings(pack) -> dict:
 @pytest.fixture
 def graph(pack, vae, clip, settings):
     foreground, *_ = pack.node("RelightVidForeground").prepare(
-        clip_frames(2, 64, 64), vae, mask=disc_masks(2, 64, 64), **settings["RelightVidForeground"]
+        vae, images=clip_frames(2, 64, 64), mask=disc_masks(2, 64, 64), **settings["RelightVidForeground"]
     )
     background, _ = pack.node("RelightVidLightPreset").render(foreground, **settings["RelightVidLightPreset"])
     (text,) = pack.node("RelightVidTextConditioning").combine(clip.encode("light from the left"), clip=clip)
@@ -272,7 +272,7 @@ def test_foreground_refuses_at_entry(pack, vae, settings, overrides, input_name)
     values = {**settings["RelightVidForeground"], **overrides}
 
     def call():
-        pack.node("RelightVidForeground").prepare(frames, vae, mask=masks, **values)
+        pack.node("RelightVidForeground").prepare(vae, images=frames, mask=masks, **values)
 
     refused_at_entry(pack, call, input_name, [frames, masks])
     assert vae.calls == []  # refused before any work
@@ -280,7 +280,7 @@ def test_foreground_refuses_at_entry(pack, vae, settings, overrides, input_name)
 
 def test_fit_frames_refuses_a_size_at_entry(pack):
     frames = clip_frames(2, 64, 64)
-    refused_at_entry(pack, lambda: pack.node("RelightVidFitFrames").fit(frames, "cover", 64, 100), "height", [frames])
+    refused_at_entry(pack, lambda: pack.node("RelightVidFitFrames").fit("cover", 64, 100, 0, 1, 0, images=frames), "height", [frames])
 
 
 @pytest.mark.parametrize("family, file_name", [("SDXL", SDXL_FILE), ("Flux", FLUX_FILE)])
