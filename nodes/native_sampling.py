@@ -28,10 +28,17 @@ from ..relightvid_core.errors import InputError
 from ..relightvid_core.sampling import ContextWindows, Guidance, build_scheduler
 from ..relightvid_core.sampling.iie import iie_image_conditions
 from ..relightvid_core.vae import LATENT_CHANNELS, SD_LATENT_SCALE
-from . import host
+from . import checks, host
 from .native_model import RELIGHTVID_IMAGE_KEY
 from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, Background, Foreground
-from .sampler import EXAMPLE_FACTORS, RelightVidSampler, _background_latents, check_pairing, parse_factors
+from .sampler import (
+    EXAMPLE_FACTORS,
+    RelightVidSampler,
+    _background_latents,
+    check_pairing,
+    factors_problem,
+    parse_factors,
+)
 
 try:  # ComfyUI's conditioning helper; absent when the tests import the pack without ComfyUI
     import node_helpers
@@ -85,7 +92,7 @@ def clip_images(foreground: Foreground, background: Background, factors: Sequenc
         foreground.masks,
         factors,
         lambda frames: host.encode_frames(foreground.vae, frames),
-        _background_latents(foreground, background),
+        _background_latents(foreground, background, None),
         foreground.gray,
     )
     return [condition[0] / SD_LATENT_SCALE for condition in conditions]
@@ -314,7 +321,10 @@ class RelightVidIIEGuider:
             }
         }
 
-    VALIDATE_INPUTS = RelightVidSampler.VALIDATE_INPUTS  # the same factor list, the same one-sentence refusal
+    @classmethod
+    def VALIDATE_INPUTS(cls, iie_factors):
+        # The sampler's factor check: the same list, the same one-sentence refusal, at queue time.
+        return checks.first_problem(factors_problem(iie_factors))
 
     def guider(self, model, foreground, background, positive, negative, iie_factors, text_scale, image_scale):
         factors = parse_factors(iie_factors)
