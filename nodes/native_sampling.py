@@ -34,7 +34,7 @@ from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, Background, Foreground
 from .sampler import (
     EXAMPLE_FACTORS,
     RelightVidSampler,
-    _background_latents,
+    background_latents,
     check_pairing,
     factors_problem,
     parse_factors,
@@ -92,7 +92,7 @@ def clip_images(foreground: Foreground, background: Background, factors: Sequenc
         foreground.masks,
         factors,
         lambda frames: host.encode_frames(foreground.vae, frames),
-        _background_latents(foreground, background, None),
+        background_latents(foreground, background, None),
         foreground.gray,
     )
     return [condition[0] / SD_LATENT_SCALE for condition in conditions]

@@ -90,7 +90,7 @@ def check_pairing(foreground: Foreground, background: Background) -> None:
         )
 
 
-def _background_latents(foreground: Foreground, background: Background, progress) -> torch.Tensor:
+def background_latents(foreground: Foreground, background: Background, progress) -> torch.Tensor:
     """(T, 4, h, w) scaled latents; no background is the trained zero latent (UPSTREAM.md §d)."""
     if background.frames is None:
         shape = (
@@ -300,7 +300,7 @@ class RelightVidSampler:
             foreground.masks,
             factors,
             lambda frames: host.encode_frames(foreground.vae, frames, progress.advance),
-            _background_latents(foreground, background, progress.advance),
+            background_latents(foreground, background, progress.advance),
             foreground.gray,
         )
         latent_shape = (1, foreground.count, LATENT_CHANNELS, *conditions[0].shape[-2:])

@@ -8,10 +8,9 @@ the run's ``steps``, 16-18 decode and save), so the test-size settings apply to 
 
 from __future__ import annotations
 
-import json
 
 from specs import (
-    API_DIR,
+    API_DIR,  # noqa: F401 - read by build_workflows.py as module.API_DIR
     BACKGROUND,
     CHECKPOINT,
     ICLIGHT,
@@ -20,6 +19,7 @@ from specs import (
     SUBJECT,
     MASK_VIDEO,
     _node,
+    write_api_files,
 )
 
 SUBJECT_MASK = MASK_VIDEO  # these graphs read the mask as a video (white = subject)
@@ -247,17 +247,6 @@ def note_text(name: str) -> str:
     return f"{summary}\n\n{MODEL_NOTE}\n{INPUT_NOTE.format(', '.join(inputs))}"
 
 
-def write_api_files() -> list:
-    API_DIR.mkdir(exist_ok=True)
-    written = []
-    for name, (build, _inputs, _summary) in WORKFLOWS.items():
-        graph = dict(sorted(build().items(), key=lambda item: int(item[0])))
-        path = API_DIR / f"{name}.json"
-        path.write_text(json.dumps(graph, indent=2) + "\n")
-        written.append(path)
-    return written
-
-
 if __name__ == "__main__":
-    for path in write_api_files():
+    for path in write_api_files(WORKFLOWS):
         print(path)

@@ -296,10 +296,11 @@ def note_text(name: str) -> str:
     )
 
 
-def write_api_files() -> list[Path]:
+def write_api_files(workflows: dict | None = None) -> list[Path]:
+    """Write the API graph of each template in ``workflows`` (default: this module's) into ``API_DIR``."""
     API_DIR.mkdir(exist_ok=True)
     written = []
-    for name, (build, _inputs, _summary) in WORKFLOWS.items():
+    for name, (build, _inputs, _summary) in (WORKFLOWS if workflows is None else workflows).items():
         graph = dict(sorted(build().items(), key=lambda item: int(item[0])))
         path = API_DIR / f"{name}.json"
         path.write_text(json.dumps(graph, indent=2) + "\n")
