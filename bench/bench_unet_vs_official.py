@@ -126,14 +126,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--sweep", action="store_true", help="run the sweep table instead of one shape")
     parser.add_argument("--minutes", type=float, default=20.0, help="sweep: start no new row after this")
+    parser.add_argument("--skip", type=int, default=0, help="sweep: leave out the first N rows (already measured)")
     args = parser.parse_args(argv)
     if not (args.official / "modules" / "video_unet_temporal" / "unet.py").is_file():
         parser.error(f"--official {args.official} is not a checkout of Aleafy/RelightVid (no modules/video_unet_temporal/unet.py)")
+    if not 0 <= args.skip < len(SWEEP):
+        parser.error(f"--skip must be between 0 and {len(SWEEP) - 1} (the sweep has {len(SWEEP)} rows)")
     if args.repeats < 3:
         parser.error("--repeats must be at least 3 (ratio of minima over alternating runs)")
     torch.set_num_threads(args.threads)
     diffusers_logging.set_verbosity_error()
-    shapes = SWEEP if args.sweep else [(args.width, args.batch, args.frames, args.latent)]
+    shapes = SWEEP[args.skip:] if args.sweep else [(args.width, args.batch, args.frames, args.latent)]
     print(f"fp32 CPU, {args.threads} threads, {args.repeats} alternating repeats; times in s (min / median)")
     print("| widths | batch × frames × latent | official | ours | ours / official (min) | max abs. diff. |")
     print("| --- | --- | --- | --- | --- | --- |")

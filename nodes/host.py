@@ -47,9 +47,6 @@ RELIGHTVID_FOLDER = "relightvid"
 ANIMATEDIFF_FOLDER = "animatediff_models"  # registered by AnimateDiff-Evolved, not by ComfyUI core
 MODEL_EXTENSIONS = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
 ENV_MAP_EXTENSIONS = (".hdr", ".exr")
-# Activation memory of one U-Net batch item per latent pixel and frame, in bytes per byte of dtype: ComfyUI
-# budgets SD1.5 at 0.01 MiB per latent pixel and dtype byte; the temporal modules add about a third.
-ACTIVATION_BYTES_PER_LATENT_PIXEL = 0.01 * 1.35 * 2**20
 MEMORY_HEADROOM = 0.85  # use at most this share of the free memory for activations
 MODEL_SOURCE_NAME = "the connected MODEL"
 ENCODE_CHUNK = 16  # frames per VAE call when encoding for the sampler: progress moves between calls
@@ -215,11 +212,6 @@ def wrap_model(unet: nn.Module):
     )
 
 
-def activation_bytes(frames: int, height: int, width: int, dtype: torch.dtype) -> int:
-    """Estimated activation memory of one U-Net batch item (one guidance branch of one window)."""
-    return int(frames * height * width * torch.finfo(dtype).bits / 8 * ACTIVATION_BYTES_PER_LATENT_PIXEL)
-
-
 def load_for_sampling(patcher, memory_required: int) -> torch.device:
     """Place the model on the compute device through ComfyUI's model management.
 
@@ -232,11 +224,11 @@ def load_for_sampling(patcher, memory_required: int) -> torch.device:
     return next(patcher.model.parameters()).device
 
 
-def free_memory(device: torch.device) -> int:
-    """Bytes free for activations on ``device`` (for the CPU without ComfyUI: effectively unlimited)."""
+def activation_budget(device: torch.device) -> int:
+    """Bytes the sampler may use for activations on ``device`` (for the CPU without ComfyUI: effectively unlimited)."""
     if not HAS_COMFY:
         return 2**62
-    return int(model_management.get_free_memory(device))
+    return int(model_management.get_free_memory(device) * MEMORY_HEADROOM)
 
 
 def offload(patcher) -> None:
@@ -394,12 +386,6 @@ def model_weights(model) -> TensorSource:
     if hasattr(model, "get_key_patches"):
         return PatchedModelSource(model)
     return InMemorySource(model.model.diffusion_model.state_dict(), MODEL_SOURCE_NAME)
-
-
-def memory_split(free: int, per_item: int, items: int) -> int | None:
-    """Largest U-Net batch (guidance branches per call) whose activations fit in ``free`` bytes; None = all."""
-    fit = max(1, math.floor(free * MEMORY_HEADROOM / max(1, per_item)))
-    return None if fit >= items else fit
 
 
 register_model_folder()

@@ -18,6 +18,7 @@ from ..relightvid_core.sampling import (
     iie_image_conditions,
     sample,
 )
+from ..relightvid_core.sampling.memory import activation_bytes, batch_that_fits
 from ..relightvid_core.vae import LATENT_CHANNELS, LATENT_FACTOR, SD_LATENT_SCALE
 from . import checks, host
 from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, MODEL_TYPE, TEXT_TYPE, Background, Foreground
@@ -308,15 +309,17 @@ class RelightVidSampler:
         noise = torch.randn(latent_shape, generator=generator)
 
         unet = relightvid_model.model.diffusion_model
-        dtype = next(unet.parameters()).dtype
-        per_item = host.activation_bytes(min(foreground.count, window_length), *latent_shape[-2:], dtype)
+        # Memory of one branch of one window, from the network's own traced forward (fake tensors, cached per size).
+        call_size = (min(foreground.count, window_length), *latent_shape[-2:])
+        tokens = text.cond.shape[-2]
+        per_item = activation_bytes(unet, *call_size, tokens=tokens)
         device = host.load_for_sampling(relightvid_model, per_item * (1 if memory_mode == "low" else branches))
         if memory_mode == "fast":
             max_batch = None
         elif memory_mode == "low":
             max_batch = 1
         else:
-            max_batch = host.memory_split(host.free_memory(device), per_item, branches)
+            max_batch = batch_that_fits(branches, per_item, host.activation_budget(device))
         preview = host.latent_previewer(device)
 
         def show_step(info) -> None:  # the windows moved the bar; a step adds its preview

@@ -46,6 +46,10 @@ def max_batch_for_memory(
 
     Returns None (all branches in one call) when they fit, else the largest batch that does (at least 1).
     """
-    per_item = activation_bytes(unet, frames, height, width, tokens)
+    return batch_that_fits(items, activation_bytes(unet, frames, height, width, tokens), free_bytes)
+
+
+def batch_that_fits(items: int, per_item: int, free_bytes: int) -> int | None:
+    """None when ``items`` calls of ``per_item`` bytes fit in ``free_bytes`` at once, else how many do (at least 1)."""
     fit = max(1, free_bytes // max(1, per_item))
     return None if fit >= items else int(fit)
