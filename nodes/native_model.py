@@ -417,13 +417,11 @@ class RelightVidApplyModel:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, iclight_fbc, temporal_weights):
-        for folders, name, what in (
-            (ICLIGHT_FOLDERS, iclight_fbc, "IC-Light fbc file"),
-            (MOTION_FOLDERS, temporal_weights, "temporal weights"),
-        ):
-            if host.find_model_file(folders, name) is None:
-                return f"{what} {name!r} was not found in {host.folder_locations(folders)}."
+    def VALIDATE_INPUTS(cls, iclight_fbc):
+        # One input only: ComfyUI files the message under every input named here; temporal_weights is left to
+        # ComfyUI's own check that the file is in its list.
+        if host.find_model_file(ICLIGHT_FOLDERS, iclight_fbc) is None:
+            return f"IC-Light fbc file {iclight_fbc!r} was not found in {host.folder_locations(ICLIGHT_FOLDERS)}."
         return True
 
     def apply(self, model, iclight_fbc, temporal_weights):

@@ -420,17 +420,33 @@ class _StepBar:
     """A tqdm bar over sampling steps, opened at the first step (after model loading).
 
     With :meth:`watch`, the bar counts U-Net evaluations instead (every window and guidance branch, so a long
-    clip moves within a step) and shows the step as a postfix; :meth:`plan` gives it its total.
+    clip moves within a step) and shows the step as a postfix; :meth:`plan` gives it its total. :meth:`vae`
+    drives one bar each for the frames the VAE encodes before sampling and decodes after it.
     """
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.bar: tqdm | None = None
         self.evaluations: int | None = None
+        self.vae_totals: dict[str, int] = {}
+        self.vae_bars: dict[str, tqdm] = {}
 
     def plan(self, plan: JobPlan) -> None:
         print(plan)
         self.evaluations = plan.unet_evaluations
+        self.vae_totals = {"encode": plan.encoded_frames, "decode": plan.frames}
+
+    def vae(self, stage: str, frames: int) -> None:
+        """``frames`` more frames went through the VAE's ``stage`` ("encode" or "decode")."""
+        from tqdm import tqdm
+
+        if stage not in self.vae_bars:
+            total = self.vae_totals.get(stage)
+            self.vae_bars[stage] = tqdm(total=total, desc=f"VAE {stage}", unit="frame", disable=not self.enabled)
+        bar = self.vae_bars[stage]
+        bar.update(frames)
+        if bar.total is not None and bar.n >= bar.total:
+            bar.close()
 
     def watch(self, unet: torch.nn.Module) -> None:
         """Count every U-Net call's batch items (a forward pre-hook; the network is unchanged)."""
@@ -454,8 +470,9 @@ class _StepBar:
             self._open().update(1)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        for bar in (self.bar, *self.vae_bars.values()):
+            if bar is not None:
+                bar.close()
 
 
 def _lighting(args: argparse.Namespace) -> LightingSource:
@@ -542,7 +559,7 @@ def _run_relight(args: argparse.Namespace) -> None:
     bar = _StepBar(not args.no_progress)
     try:
         loader = _components_loader(args, device, dtype, bar)
-        result = run_video_job(job, settings, loader, bar, announce=bar.plan)
+        result = run_video_job(job, settings, loader, bar, announce=bar.plan, vae_progress=bar.vae)
     finally:
         bar.close()
     print(

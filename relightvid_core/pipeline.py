@@ -69,6 +69,8 @@ SHEET_LABELS = ("input", "background", "output")
 IIE_FACTOR_RANGE = Range(0.0, 4.0, open_low=True)  # foreground brightness factors; official 0.7..1.3
 MAX_FRAMES = 100_000
 MAX_STEPS = TRAIN_SCHEDULE["num_train_timesteps"]
+VaeProgress = Callable[[str, int], None]
+"""Progress of the VAE: called with ``"encode"`` or ``"decode"`` and the frames of each VAE call just made."""
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,10 @@ class SamplingSettings:
         windows = len(window_indices(frames, window.length, window.overlap, window.closed_loop))
         return self.steps * windows * (1 + 2 * len(self.iie_factors))
 
+    def encoded_frames(self, frames: int) -> int:
+        """Frames the VAE encodes for a clip of ``frames``: the background, then the foreground per IIE factor."""
+        return frames * (1 + len(self.iie_factors))
+
 
 @dataclass(frozen=True)
 class RelightResult:
@@ -337,6 +343,7 @@ def relight_clip(
     clip: PreparedClip,
     settings: SamplingSettings = SamplingSettings(),
     callback: Callable[[StepInfo], None] | None = None,
+    vae_progress: VaeProgress | None = None,
 ) -> RelightResult:
     """Relight a prepared clip: VAE encode → (IIE) image conditions → sample → VAE decode.
 
@@ -345,6 +352,7 @@ def relight_clip(
         clip: from :func:`prepare_clip`.
         settings: :class:`SamplingSettings`.
         callback: called after every sampling step with a :class:`~relightvid_core.sampling.StepInfo`.
+        vae_progress: called with ``("encode" | "decode", frames)`` after every VAE call (see :data:`VaeProgress`).
 
     Returns:
         A :class:`RelightResult`.
@@ -360,7 +368,7 @@ def relight_clip(
     vae, unet = components.vae, components.unet
 
     def encode(frames: torch.Tensor) -> torch.Tensor:
-        return encode_frames(vae, frames, settings.encode_chunk)
+        return encode_frames(vae, frames, settings.encode_chunk, progress=_frames_done("encode", vae_progress))
 
     background_latents = encode(clip.background)
     images = iie_image_conditions(clip.frames, clip.masks, settings.iie_factors, encode, background_latents)
@@ -388,7 +396,22 @@ def relight_clip(
             "sampling produced NaN or infinite values (a numeric overflow, often fp16 on this device); "
             "nothing was written; try --dtype fp32 (Python: dtype=torch.float32)."
         )
-    return RelightResult(decode_latents(vae, latents[0], settings.decode_chunk).cpu(), seed)
+    decoded = decode_latents(vae, latents[0], settings.decode_chunk, progress=_frames_done("decode", vae_progress))
+    return RelightResult(decoded.cpu(), seed)
+
+
+def _frames_done(stage: str, report: VaeProgress | None) -> Callable[[int, int], None] | None:
+    """The VAE's (done, total) per call turned into ``report(stage, frames of this call)``."""
+    if report is None:
+        return None
+    done_before = 0
+
+    def advance(done: int, _total: int) -> None:
+        nonlocal done_before
+        report(stage, done - done_before)
+        done_before = done
+
+    return advance
 
 
 # --- step 3: files to files ---
@@ -437,18 +460,21 @@ class VideoJob:
 @dataclass(frozen=True)
 class JobPlan:
     """How much work a clip takes, known before the models load: ``unet_evaluations`` U-Net batch items
-    (``steps`` x windows x guidance branches) for ``frames`` frames of ``width`` x ``height``."""
+    (``steps`` x windows x guidance branches) for ``frames`` frames of ``width`` x ``height``, after the VAE
+    has encoded ``encoded_frames`` frames (background and IIE foregrounds); the VAE then decodes ``frames``."""
 
     frames: int
     width: int
     height: int
     steps: int
     unet_evaluations: int
+    encoded_frames: int
 
     def __str__(self) -> str:
         return (
-            f"{self.frames} frames at {self.width}x{self.height}: {self.steps} steps, "
-            f"{self.unet_evaluations} U-Net evaluations in all"
+            f"{self.frames} frames at {self.width}x{self.height}: the VAE encodes {self.encoded_frames} frames, "
+            f"then {self.steps} steps of {self.unet_evaluations} U-Net evaluations in all, then the VAE decodes "
+            f"{self.frames} frames"
         )
 
 
@@ -480,6 +506,7 @@ def run_video_job(
     components: ComponentsLike,
     callback: Callable[[StepInfo], None] | None = None,
     announce: Callable[[JobPlan], None] | None = None,
+    vae_progress: VaeProgress | None = None,
 ) -> JobResult:
     """Read, check, relight and write one clip.
 
@@ -495,6 +522,7 @@ def run_video_job(
         components: :class:`Components`, or a function returning them (called once, after the checks).
         callback: per sampling step (progress bars).
         announce: receives the :class:`JobPlan` (how much work the clip takes) before the models load.
+        vae_progress: called with ``("encode" | "decode", frames)`` after every VAE call.
 
     Returns:
         A :class:`JobResult`.
@@ -514,9 +542,12 @@ def run_video_job(
     height, width = clip.size
     count = clip.frames.shape[0]
     if announce is not None:
-        announce(JobPlan(count, width, height, settings.steps, settings.unet_evaluations(count)))
+        plan = JobPlan(
+            count, width, height, settings.steps, settings.unet_evaluations(count), settings.encoded_frames(count)
+        )
+        announce(plan)
     loaded = components() if callable(components) else components
-    result = relight_clip(loaded, clip, settings, callback)
+    result = relight_clip(loaded, clip, settings, callback, vae_progress)
     writes = [(Path(job.output).expanduser(), lambda path: write_video(path, result.frames, fps))]
     if job.contact_sheet is not None:
         sheet = contact_sheet([clip.frames, clip.background, result.frames], job.sheet_frames, SHEET_LABELS)

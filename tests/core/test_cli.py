@@ -89,6 +89,19 @@ def test_relight_writes_the_video_and_contact_sheet(tiny_models, clip, tmp_path,
     assert f"wrote {output}" in out and "seed 0" in out and MERGED_NAME in out
 
 
+def test_relight_plans_and_shows_vae_progress_per_chunk(tiny_models, clip, tmp_path, capsys):
+    """The plan line names the VAE's frames; with bars on, encode and decode each get a per-frame bar."""
+    run = [arg for arg in TINY_RUN if arg != "--no-progress"]
+    argv = ["relight", "--input", str(clip.video), "--mask", str(clip.masks), "--bg_cond", str(clip.background)]
+    output = tmp_path / "relit.mp4"
+    assert main([*argv, "--output_path", str(output), "--models", str(tiny_models), *run, "--iie", "0.8", "1.2"]) == 0
+    captured = capsys.readouterr()
+    encoded = CLIP_FRAMES * 3  # the background and two IIE foregrounds
+    assert f"the VAE encodes {encoded} frames" in captured.out and f"decodes {CLIP_FRAMES} frames" in captured.out
+    assert "VAE encode: 100%" in captured.err and f"{encoded}/{encoded}" in captured.err
+    assert "VAE decode: 100%" in captured.err and f"{CLIP_FRAMES}/{CLIP_FRAMES}" in captured.err
+
+
 def test_relight_with_a_light_preset_and_max_frames(tiny_models, clip, tmp_path):
     output = tmp_path / "lit.mp4"
     argv = [
