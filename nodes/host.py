@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -42,12 +42,19 @@ except ImportError:
 
 HAS_COMFY = model_management is not None
 
+try:  # the per-node progress registry (ComfyUI 0.3.44+); without it previews show x̂₀'s first frame only
+    from comfy_execution.progress import get_progress_state
+    from comfy_execution.utils import get_executing_context
+except ImportError:
+    get_progress_state = get_executing_context = None
+
 # Our model folder: models/relightvid (UPSTREAM.md §b names the files that go there).
 RELIGHTVID_FOLDER = "relightvid"
 ANIMATEDIFF_FOLDER = "animatediff_models"  # registered by AnimateDiff-Evolved, not by ComfyUI core
 MODEL_EXTENSIONS = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
 ENV_MAP_EXTENSIONS = (".hdr", ".exr")
 MEMORY_HEADROOM = 0.85  # use at most this share of the free memory for activations
+PREVIEW_FRAME_RATE = 8.0  # frames per second of the animated preview (the official clips' rate)
 MODEL_SOURCE_NAME = "the connected MODEL"
 ENCODE_CHUNK = 16  # frames per VAE call when encoding for the sampler: progress moves between calls
 
@@ -259,26 +266,6 @@ def raise_interrupted(error: SamplingInterrupted) -> None:
     raise error
 
 
-def frame_grid(images: list, columns: int | None = None):
-    """Tile PIL images of one size into a grid, row by row (``columns`` default: about square overall).
-
-    The progress preview is one still image (the server re-encodes it as a single JPEG), so a clip's
-    frames are shown side by side rather than animated.
-    """
-    from PIL import Image  # ComfyUI's own image library; only reached when previews are on
-
-    width, height = images[0].size
-    if columns is None:
-        columns = max(1, round(math.sqrt(len(images) * height / width)))
-    columns = min(columns, len(images))
-    rows = math.ceil(len(images) / columns)
-    grid = Image.new("RGB", (columns * width, rows * height))
-    for index, image in enumerate(images):
-        grid.paste(image, ((index % columns) * width, (index // columns) * height))
-    return grid
-
-
-
 def progress_bar(total: int):
     """ComfyUI's progress bar of the running node, or None outside ComfyUI.
 
@@ -297,15 +284,15 @@ class JobProgress:
         self.done = 0
         self._bar = progress_bar(self.total)
 
-    def advance(self, units: int = 1, preview=None) -> None:
+    def advance(self, units: int = 1) -> None:
         self.done = min(self.total, self.done + units)
         if self._bar is not None:
-            self._bar.update_absolute(self.done, self.total, preview)
+            self._bar.update_absolute(self.done, self.total)
 
 
-def latent_previewer(device: torch.device) -> Callable[[torch.Tensor], object] | None:
-    """``denoised (B, F, 4, h, w) -> preview`` of every frame of x̂₀, as a grid, for ComfyUI's progress bar;
-    None without ComfyUI or when previews are off."""
+def _frame_decoder(device: torch.device) -> Callable[[torch.Tensor], list] | None:
+    """``x̂₀ (F, 4, h, w) -> one PIL preview per frame`` through ComfyUI's previewer (latent2rgb or TAESD, as
+    the user chose); None outside ComfyUI or when previews are off."""
     if not HAS_COMFY:
         return None
     try:
@@ -315,14 +302,64 @@ def latent_previewer(device: torch.device) -> Callable[[torch.Tensor], object] |
         return None
     if previewer is None:
         return None
+    # The previewers decode the first image of a batch, so every frame goes through on its own; the latents
+    # are SD1.5's scaled ones, which both our sampler and ComfyUI's hand to their callbacks.
+    return lambda denoised: [previewer.decode_latent_to_preview(frame[None].float()) for frame in denoised]
 
-    def preview(denoised: torch.Tensor):
-        # denoised is (B, F, 4, h, w) in the scaled latent space the SD1.5 previewers expect; they decode one
-        # image each, so every frame goes through on its own.
-        frames = [previewer.decode_latent_to_preview(frame.float()) for frame in denoised.unbind(1)]
-        return ("JPEG", frame_grid(frames), latent_preview.MAX_PREVIEW_RESOLUTION)
 
-    return preview
+class ClipPreview:
+    """Every frame of the latest x̂₀ playing in turn in the running node's preview, at ``frame_rate``.
+
+    ComfyUI shows one preview image per node and replaces it with each new one, so sending a clip's frames
+    one after another animates it. A daemon thread sends them through ComfyUI's progress registry (the path
+    of its own progress bar, whose interruption check must stay on the node's thread); :meth:`show` only
+    swaps in the frames of each new step. A no-op outside ComfyUI or with previews off; a use as a context
+    manager stops the thread when the node's work ends, however it ends.
+    """
+
+    def __init__(self, device: torch.device, frame_rate: float = PREVIEW_FRAME_RATE):
+        self._decode = _frame_decoder(device)
+        context = get_executing_context() if get_executing_context is not None else None
+        self._node_id = None if context is None else context.node_id
+        self._interval = 1.0 / frame_rate
+        self._frames: list = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._decode is not None and self._node_id is not None
+
+    def show(self, denoised: torch.Tensor) -> None:
+        """Play the frames of ``denoised`` (F, 4, h, w) from now on."""
+        if not self.active:
+            return
+        self._frames = self._decode(denoised)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._play, name="RelightVid preview", daemon=True)
+            self._thread.start()
+
+    def _play(self) -> None:
+        registry = get_progress_state()
+        index = 0
+        while not self._stop.is_set():
+            frames = self._frames
+            entry = registry.ensure_entry(self._node_id)
+            image = ("JPEG", frames[index % len(frames)], latent_preview.MAX_PREVIEW_RESOLUTION)
+            registry.update_progress(self._node_id, entry["value"], entry["max"], image)
+            index += 1
+            self._stop.wait(self._interval)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> ClipPreview:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
 
 # --- VAE, CLIP and MODEL access ------------------------------------------------------------------------

@@ -104,6 +104,23 @@ def clip_length_wrapper(state: ClipState):
     return wrapper
 
 
+def clip_preview_wrapper(executor, guider, sigmas, extra_args, callback, *args, **kwargs):
+    """A SAMPLER_SAMPLE wrapper that plays every frame of each step's x̂₀ in the node's preview.
+
+    ComfyUI's own step callback still runs (progress bar, Cancel, its first-frame preview); the clip's frames
+    are the latent batch, which is what its callback receives as x̂₀.
+    """
+    if callback is None:
+        return executor(guider, sigmas, extra_args, callback, *args, **kwargs)
+    with host.ClipPreview(guider.model_patcher.load_device) as preview:
+
+        def step_callback(step, x0, x, total_steps):
+            callback(step, x0, x, total_steps)
+            preview.show(x0)
+
+        return executor(guider, sigmas, extra_args, step_callback, *args, **kwargs)
+
+
 # --- layers inserted while the model is loaded -------------------------------------------------------------
 
 
@@ -375,6 +392,7 @@ def apply_relightvid(model, iclight_path: str, motion_path: str):
     injection = Injection(temporal, state, clip_wide_norm=not motion.variant.inflated_groupnorm)
     patched.set_injections(PATCH_KEY, [comfy.patcher_extension.PatcherInjection(injection.inject, injection.eject)])
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PATCH_KEY, clip_length_wrapper(state))
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, PATCH_KEY, clip_preview_wrapper)
     logger.info("RelightVid patched the MODEL: %d offsets, temporal weights %s", len(offsets), motion.source_name)
     return patched
 

@@ -320,29 +320,25 @@ class RelightVidSampler:
             max_batch = 1
         else:
             max_batch = batch_that_fits(branches, per_item, host.activation_budget(device))
-        preview = host.latent_previewer(device)
-
-        def show_step(info) -> None:  # the windows moved the bar; a step adds its preview
-            progress.advance(0, None if preview is None else preview(info.denoised))
-
         try:
-            latents = sample(
-                unet,
-                noise,
-                conditions,
-                text.cond,
-                text.uncond,
-                scheduler=scheduler,
-                steps=steps,
-                text_cfg=text_scale,
-                img_cfg=image_scale,
-                generator=generator,
-                window=window,
-                callback=show_step,
-                should_interrupt=host.should_interrupt,
-                guidance_rescale=guidance_rescale,
-                max_batch=max_batch,
-            )
+            with host.ClipPreview(device) as preview:  # every frame of each step's x̂₀, animated
+                latents = sample(
+                    unet,
+                    noise,
+                    conditions,
+                    text.cond,
+                    text.uncond,
+                    scheduler=scheduler,
+                    steps=steps,
+                    text_cfg=text_scale,
+                    img_cfg=image_scale,
+                    generator=generator,
+                    window=window,
+                    callback=lambda info: preview.show(info.denoised[0]),  # the windows move the bar
+                    should_interrupt=host.should_interrupt,
+                    guidance_rescale=guidance_rescale,
+                    max_batch=max_batch,
+                )
         except SamplingInterrupted as error:
             host.raise_interrupted(error)
         finally:

@@ -112,3 +112,32 @@ def test_native_model_node_needs_comfyui(pack, native):
         pytest.skip("ComfyUI is importable here")
     with pytest.raises(pack.core.InputError, match="only inside ComfyUI"):
         node.apply(object(), "iclight_sd15_fbc_tiny.safetensors", "relvid_mm_sd15_fbc_tiny.pth")
+
+
+def test_native_model_preview_wrapper_shows_every_frame_and_keeps_comfyuis_callback(native, monkeypatch):
+    shown, steps, closed = [], [], []
+
+    class Preview:
+        def __init__(self, device):
+            assert device == "cuda:0"  # the model's load device, where the previewer decodes
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            closed.append(True)
+
+        def show(self, x0):
+            shown.append(x0.shape)
+
+    monkeypatch.setattr(native.host, "ClipPreview", Preview)
+    guider = SimpleNamespace(model_patcher=SimpleNamespace(load_device="cuda:0"))
+
+    def executor(guider_, sigmas, extra_args, callback, noise, *rest):
+        for step in range(2):
+            callback(step, torch.zeros(FRAMES, 4, 2, 2), noise, 2)
+        return "samples"
+
+    result = native.clip_preview_wrapper(executor, guider, None, {}, lambda *a: steps.append(a[0]), "noise", "latent")
+    assert result == "samples" and steps == [0, 1] and shown == [(FRAMES, 4, 2, 2)] * 2 and closed == [True]
+    assert native.clip_preview_wrapper(lambda g, s, e, cb, *r: cb, guider, None, {}, None) is None  # no callback

@@ -149,7 +149,7 @@ def test_sampler_interrupt_becomes_comfyui_interrupt(pack, relightvid_model, gra
     monkeypatch.setattr(host, "load_for_sampling", lambda patcher, memory: torch.device("cpu"))
     monkeypatch.setattr(host, "activation_budget", lambda device: 2**40)
     monkeypatch.setattr(host, "progress_bar", lambda total: None)
-    monkeypatch.setattr(host, "latent_previewer", lambda device: None)
+    monkeypatch.setattr(host, "_frame_decoder", lambda device: None)
     with pytest.raises(InterruptProcessingException):
         _relight(pack, relightvid_model, graph)
     assert "flag" not in state  # the flag is cleared, so the next queued job runs normally
