@@ -84,7 +84,9 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def compare(official_dir: Path, width: str, batch: int, frames: int, latent: int, repeats: int) -> Row:
+def compare(
+    official_dir: Path, width: str, batch: int, frames: int, latent: int, repeats: int, min_seconds: float = 0.0
+) -> Row:
     config = {**FULL_FBC, "block_out_channels": WIDTHS[width]}
     ours, official = build_models(official_dir, config)
     generator = torch.Generator().manual_seed(0)
@@ -98,7 +100,9 @@ def compare(official_dir: Path, width: str, batch: int, frames: int, latent: int
     times: dict[str, list[float]] = {name: [] for name in runs}
     with torch.no_grad():
         outputs = {name: run() for name, run in runs.items()}  # warm-up
-        for _ in range(repeats):
+        # At least ``repeats`` rounds, more until each side has run ``min_seconds``: a 2-second forward on a
+        # shared machine varies by ±15 %, so short rows need more samples for a stable minimum.
+        while len(times["ours"]) < repeats or min(sum(t) for t in times.values()) < min_seconds:
             for name, run in runs.items():
                 times[name].append(timed(run))
     difference = (outputs["ours"] - outputs["official"]).abs().max().item()
@@ -110,7 +114,7 @@ def print_row(row: Row) -> None:
     print(
         f"| {row.width} | {row.batch} × {row.frames} × {row.latent}² | {min(row.official):.3f} / "
         f"{statistics.median(row.official):.3f} | {min(row.ours):.3f} / {statistics.median(row.ours):.3f} | "
-        f"{row.ratio:.3f}{verdict} | {row.difference:.1e} |",
+        f"{row.ratio:.3f}{verdict} | {row.difference:.1e} | {len(row.ours)} |",
         flush=True,
     )
 
@@ -122,7 +126,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--batch", type=int, default=3, help="batch items (3 = the three guidance branches)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--latent", type=int, default=32, help="latent side (pixels / 8)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="at least this many alternating rounds")
+    parser.add_argument(
+        "--min-seconds", type=float, default=30.0, help="more rounds until each side has run this long in all"
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--sweep", action="store_true", help="run the sweep table instead of one shape")
     parser.add_argument("--minutes", type=float, default=20.0, help="sweep: start no new row after this")
@@ -137,16 +144,19 @@ def main(argv: list[str] | None = None) -> list[Row]:
     torch.set_num_threads(args.threads)
     diffusers_logging.set_verbosity_error()
     shapes = SWEEP[args.skip:] if args.sweep else [(args.width, args.batch, args.frames, args.latent)]
-    print(f"fp32 CPU, {args.threads} threads, {args.repeats} alternating repeats; times in s (min / median)")
-    print("| widths | batch × frames × latent | official | ours | ours / official (min) | max abs. diff. |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        f"fp32 CPU, {args.threads} threads, at least {args.repeats} alternating repeats and {args.min_seconds:g} s per "
+        "side; times in s (min / median)"
+    )
+    print("| widths | batch × frames × latent | official | ours | ours / official (min) | max abs. diff. | rounds |")
+    print("| --- | --- | --- | --- | --- | --- | ---: |")
     started = time.perf_counter()
     rows = []
     for shape in shapes:
         if rows and time.perf_counter() - started > args.minutes * 60:
             print(f"(time is up after {len(rows)} of {len(shapes)} rows)")
             break
-        rows.append(compare(args.official, *shape, args.repeats))
+        rows.append(compare(args.official, *shape, args.repeats, args.min_seconds))
         print_row(rows[-1])
     return rows
 

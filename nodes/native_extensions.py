@@ -12,10 +12,8 @@ import node_helpers
 import torch
 
 from ..relightvid_core.sampling import ContextWindows, Guidance, fusion_weights, window_indices
-from .native_sampling import check_clip_frames, ensemble_prediction
-
-NEGATIVE = "negative"
-
+from .native_model import NEGATIVE_COND
+from .native_sampling import ensemble_prediction
 
 class IIEGuider(comfy.samplers.CFGGuider):
     """RelightVid's Illumination-Invariant Ensemble: per brightness factor a (middle, positive) pair, one
@@ -27,17 +25,13 @@ class IIEGuider(comfy.samplers.CFGGuider):
 
     def set_conds(self, negative, members) -> None:
         """``members``: one (middle, positive) CONDITIONING pair per brightness factor."""
-        conds = {NEGATIVE: negative}
+        conds = {NEGATIVE_COND: negative}
         for index, (middle, positive) in enumerate(members):
             # Tagged as DualCFGGuider tags its middle cond: an uncond-like branch for hooks and patches.
             conds[f"middle_{index}"] = node_helpers.conditioning_set_values(middle, {"prompt_type": "negative"})
             conds[f"positive_{index}"] = positive
         self.order = list(conds)
         self.inner_set_conds(conds)
-
-    def sample(self, noise, latent_image, sampler, sigmas, denoise_mask=None, callback=None, disable_pbar=False, seed=None):
-        check_clip_frames(self.original_conds.values(), noise.shape[0])
-        return super().sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
 
     def predict_noise(self, x, timestep, model_options={}, seed=None):  # noqa: B006 - ComfyUI's signature
         conds = [self.conds.get(name) for name in self.order]

@@ -23,6 +23,7 @@ for every call and hands it to the temporal and norm layers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 # CONTRACT with the native conditioning nodes: a conditioning entry's extras may carry this key, a tensor
 # [F, 8, h, w] of RAW latents as VAE Encode returns them (unscaled), foreground ‖ background on channels.
 RELIGHTVID_IMAGE_KEY = "relightvid_image"
+NEGATIVE_COND = "negative"  # the guiders' name of the unconditional cond (CFGGuider, DualCFGGuider, IIE guider)
 IMAGE_CHANNELS = 8  # foreground (4) ‖ background (4) latents
 PATCH_KEY = "relightvid"  # our entries among the clone's injections, wrappers and additional models
 UNET_PREFIX = host.PatchedModelSource.PREFIX  # the U-Net keys of a MODEL
@@ -102,6 +104,42 @@ def clip_length_wrapper(state: ClipState):
             state.frames = None
 
     return wrapper
+
+
+def check_clip_conds(conds: Mapping[str, list | None], frames: int) -> None:
+    """Every cond but the negative carries the RelightVid image, with as many frames as the latent.
+
+    Args:
+        conds: a guider's conds by name (``positive``, ``middle``, ``negative``, ...; lists of cond entries,
+            ComfyUI's internal form). The negative is the official "no image" branch and may go without.
+        frames: the latent's batch size (= frames of the clip).
+
+    Raises:
+        InputError: naming the cond without an image, or both frame counts.
+    """
+    for name, cond in conds.items():
+        if name != NEGATIVE_COND and cond and any(RELIGHTVID_IMAGE_KEY not in entry for entry in cond):
+            raise InputError(
+                f"the {name} conditioning carries no RelightVid image; connect it from a RelightVid Conditioning "
+                "(native) node, not straight from CLIP Text Encode."
+            )
+    counts = {entry[RELIGHTVID_IMAGE_KEY].shape[0] for cond in conds.values() if cond for entry in cond if RELIGHTVID_IMAGE_KEY in entry}
+    if not counts:
+        raise InputError(
+            "no conditioning carries the RelightVid image; connect positive (and middle) from a RelightVid "
+            "Conditioning (native) node."
+        )
+    if counts != {frames}:
+        raise InputError(
+            f"the latent has {frames} frames but the RelightVid conditioning has {', '.join(map(str, sorted(counts)))}; "
+            "make the latent from the same clip (the Conditioning node's latent, or VAE Encode of its frames)."
+        )
+
+
+def check_conds_wrapper(executor, guider, sigmas, extra_args, callback, noise, *args, **kwargs):
+    """A SAMPLER_SAMPLE wrapper that refuses conds the RelightVid MODEL cannot use before the first step."""
+    check_clip_conds(guider.original_conds, noise.shape[0])
+    return executor(guider, sigmas, extra_args, callback, noise, *args, **kwargs)
 
 
 def clip_preview_wrapper(executor, guider, sigmas, extra_args, callback, *args, **kwargs):
@@ -392,6 +430,7 @@ def apply_relightvid(model, iclight_path: str, motion_path: str):
     injection = Injection(temporal, state, clip_wide_norm=not motion.variant.inflated_groupnorm)
     patched.set_injections(PATCH_KEY, [comfy.patcher_extension.PatcherInjection(injection.inject, injection.eject)])
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PATCH_KEY, clip_length_wrapper(state))
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, PATCH_KEY, check_conds_wrapper)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, PATCH_KEY, clip_preview_wrapper)
     logger.info("RelightVid patched the MODEL: %d offsets, temporal weights %s", len(offsets), motion.source_name)
     return patched

@@ -20,7 +20,7 @@ everything here imports without it (the node tests run without ComfyUI).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -119,34 +119,6 @@ def check_text_conditioning(conditioning, name: str) -> None:
 def with_image(conditioning, image: torch.Tensor) -> list:
     """A copy of ``conditioning`` whose every entry carries ``image`` (the input is not changed)."""
     return node_helpers.conditioning_set_values(conditioning, {RELIGHTVID_IMAGE_KEY: image})
-
-
-def image_frames(conds: Iterable[Iterable[dict]]) -> set[int]:
-    """The frame counts of the RelightVid images the given conds carry (cond entries as the samplers hold them)."""
-    return {entry[RELIGHTVID_IMAGE_KEY].shape[0] for cond in conds if cond for entry in cond if RELIGHTVID_IMAGE_KEY in entry}
-
-
-def check_clip_frames(conds: Iterable[Iterable[dict]], frames: int) -> None:
-    """The conds must carry a RelightVid image, with as many frames as the latent being sampled.
-
-    Args:
-        conds: one list of cond entries (dicts, ComfyUI's internal form) per guider input.
-        frames: the latent's batch size (= frames of the clip).
-
-    Raises:
-        InputError: no cond carries an image, or the frame counts differ.
-    """
-    counts = image_frames(conds)
-    if not counts:
-        raise InputError(
-            "no conditioning carries the RelightVid image; connect positive and middle from a RelightVid "
-            "Conditioning node."
-        )
-    if counts != {frames}:
-        raise InputError(
-            f"the latent has {frames} frames but the RelightVid conditioning has {', '.join(map(str, sorted(counts)))}; "
-            "make the latent from the same clip (the Conditioning node's latent, or VAE Encode of its frames)."
-        )
 
 
 class RelightVidNativeConditioning:

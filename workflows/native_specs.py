@@ -203,48 +203,38 @@ WORKFLOWS = {
     ),
 }
 
-# UI layout: node id -> (column, row) on the 440 x 120 px grid of specs.LAYOUT; the Note sits top left.
-LAYOUT = {
-    "13": (3, 0),
-    "14": (3, 2),
-    "28": (4, 1),
-    "26": (4, 0),
-    "1": (0, 2),
-    "2": (1, 2),
-    "21": (2, 2),
-    "3": (5, 2),
-    "22": (6, 0),
-    "23": (6, 2),
-    "24": (6, 3),
-    "15": (6, 4),
-    "25": (7, 2),
-    "16": (8, 2),
-    "17": (8, 4),
-    "18": (9, 2),
-    "4": (0, 5),
-    "5": (1, 5),
-    "9": (3, 5),
-    "27": (4, 5),
-    "6": (0, 9),
-    "7": (1, 9),
-    "8": (2, 9),
-    "10": (0, 13),
-    "11": (1, 13),
-    "12": (3, 13),
-}
-
-
-# The same layout for build_workflows.py's column placement: columns left to right, each top to bottom.
-COLUMNS = [["note"]] + [
-    [node for node, _ in sorted(((n, r) for n, (c, r) in LAYOUT.items() if c == column), key=lambda item: item[1])]
-    for column in sorted({c for c, _ in LAYOUT.values()})
+# UI layout, as in specs.py: columns of node ids stacked top to bottom (ids missing from a template are
+# skipped), and the groups drawn around them. The opening view is fitted to the whole graph.
+COLUMNS = [
+    ["note"],
+    ["1", "2", "21"],
+    ["4", "5", "6", "7", "8", "10", "11"],
+    ["9", "27", "12"],
+    ["13", "14", "26", "28"],
+    ["3"],
+    ["15", "22", "23", "24", "25"],
+    ["16", "17", "18"],
 ]
-GROUPS: list = []
+GROUPS = [
+    ("1. Models", "#3f5159", ["1", "2", "21"]),
+    ("2. Subject and mask", "#3f593f", ["4", "5", "6", "7", "8", "9"]),
+    ("3. Lighting", "#59533f", ["10", "11", "12"]),
+    ("4. Prompts (and ControlNet)", "#4f3f59", ["13", "14", "26", "27", "28", "3"]),
+    ("5. Sample (ComfyUI's own samplers)", "#593f3f", ["15", "22", "23", "24", "25"]),
+    ("6. Decode and save", "#444444", ["16", "17", "18"]),
+]
+# Measured at test size (tests/integration: 64x64, 4 frames, 2 steps, ComfyUI --cpu on 2 cores); None: not yet.
+TEST_SIZE_CPU_SECONDS = {name: None for name in WORKFLOWS}
 
 
 def note_text(name: str) -> str:
     _build, inputs, summary = WORKFLOWS[name]
-    return f"{summary}\n\n{MODEL_NOTE}\n{INPUT_NOTE.format(', '.join(inputs))}"
+    measured = TEST_SIZE_CPU_SECONDS[name]
+    cpu = "not measured yet" if measured is None else f"{measured:.0f} s measured at test size only"
+    return (
+        f"{summary}\n\n{MODEL_NOTE}\n{INPUT_NOTE.format(', '.join(inputs))}\n\n"
+        f"Expected time: CPU: {cpu}. GPU: not measured yet."
+    )
 
 
 if __name__ == "__main__":

@@ -196,9 +196,17 @@ async function preview(context, job) {
       const node = window.app.graph.getNodeById(Number(id));
       for (const [name, value] of Object.entries(values)) node.widgets.find((x) => x.name === name).value = value;
     }
+    // Count the sampler's preview images and fingerprint each, so the test can tell one still from a clip.
     window.__previews = 0;
+    window.__fingerprints = [];
     window.app.api.addEventListener('b_preview_with_metadata', ({ detail }) => {
-      if (detail.displayNodeId === w.samplerId) window.__previews += 1;
+      if (String(detail.displayNodeId) !== String(w.samplerId)) return;
+      window.__previews += 1;
+      detail.blob.arrayBuffer().then((buffer) => {
+        let hash = 0;
+        for (const byte of new Uint8Array(buffer)) hash = (hash * 31 + byte) >>> 0;
+        window.__fingerprints.push(hash);
+      });
     });
     const canvas = window.app.canvas;
     canvas.ds.scale = w.scale;
@@ -211,10 +219,11 @@ async function preview(context, job) {
   await page.waitForTimeout(1500);
   await page.screenshot({ path: job.screenshot });
   const seen = await page.evaluate(() => window.__previews);
+  const fingerprints = await page.evaluate(() => window.__fingerprints);
   await page.evaluate(() => window.app.api.interrupt());
   await page.waitForTimeout(3000);
   await page.close();
-  return [{ previews: seen, errors }];
+  return [{ previews: seen, fingerprints, errors }];
 }
 
 const COMMANDS = { build, check, view, templates, preview };

@@ -150,7 +150,8 @@ def check_parity():
     model = apply(load_base(torch.float32))
     log("patched MODEL ready")
     with_image = predict_eps(model, x, conds(context, image), conds(context), 1.0)
-    without_image = predict_eps(model, x, conds(context), conds(context), 1.0)
+    # cfg 0 returns the negative's ε exactly: the branch without an image (a positive must carry one).
+    without_image = predict_eps(model, x, conds(context, image), conds(context), 0.0)
     guided = predict_eps(model, x, conds(context, image), conds(context), CFG)
     expected_guided = expected["zeros"] + CFG * (expected["image"] - expected["zeros"])
     return {
@@ -186,7 +187,8 @@ def check_lora():
 
     x, context, image = inputs()
     positive, negative = conds(context, image), conds(context)
-    base = load_base()
+    # fp32 storage on both sides: in fp16 the LoRA-patched and the baked weights may round differently.
+    base = load_base(torch.float32)
     lora, targets = random_lora(base)
     with tempfile.TemporaryDirectory() as folder:
         save_file(lora, os.path.join(folder, "random_lora.safetensors"))
@@ -205,7 +207,7 @@ def check_lora():
     for target in targets:
         name = "lora_unet_" + target.replace(".", "_")
         baked[target + ".weight"] += lora[name + ".lora_up.weight"] @ lora[name + ".lora_down.weight"]
-    baked_model = comfy.sd.load_diffusion_model_state_dict(baked, model_options={"dtype": STORAGE_DTYPE})
+    baked_model = comfy.sd.load_diffusion_model_state_dict(baked, model_options={"dtype": torch.float32})
     del baked
     eps_baked = predict_eps(apply(baked_model), x, positive, negative, CFG)
     return {"lora_vs_baked": max_diff(eps_lora, eps_baked), "lora_vs_plain": max_diff(eps_lora, eps_plain)}
@@ -223,8 +225,10 @@ def random_controlnet(base):
             hint_channels=3, operations=comfy.ops.disable_weight_init, device="meta", **config
         ).state_dict()
     generator = torch.Generator().manual_seed(2)
-    state_dict = {key: torch.randn(value.shape, generator=generator) * 0.02 for key, value in shapes.items()}
-    return comfy.controlnet.load_controlnet_state_dict(state_dict)
+    state_dict = {
+        key: (torch.randn(value.shape, generator=generator) * 0.02).to(STORAGE_DTYPE) for key, value in shapes.items()
+    }
+    return comfy.controlnet.load_controlnet_state_dict(state_dict, model_options={"dtype": STORAGE_DTYPE})
 
 
 def check_controlnet():
@@ -337,10 +341,11 @@ def check_errors():
         except core.RelightVidError as error:
             messages[name] = str(error)
     model = apply(base)
-    try:
-        predict_eps(model, x, conds(context, image[: FRAMES - 2]), conds(context), CFG)
-    except core.RelightVidError as error:
-        messages["frames"] = str(error)
+    for name, positive in (("frames", conds(context, image[: FRAMES - 2])), ("no_image", conds(context))):
+        try:
+            predict_eps(model, x, positive, conds(context), CFG)
+        except core.RelightVidError as error:
+            messages[name] = str(error)
     return messages
 
 

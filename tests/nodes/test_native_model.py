@@ -141,3 +141,26 @@ def test_native_model_preview_wrapper_shows_every_frame_and_keeps_comfyuis_callb
     result = native.clip_preview_wrapper(executor, guider, None, {}, lambda *a: steps.append(a[0]), "noise", "latent")
     assert result == "samples" and steps == [0, 1] and shown == [(FRAMES, 4, 2, 2)] * 2 and closed == [True]
     assert native.clip_preview_wrapper(lambda g, s, e, cb, *r: cb, guider, None, {}, None) is None  # no callback
+
+
+def test_native_model_conds_need_the_image_except_the_negative(pack, native):
+    key = native.RELIGHTVID_IMAGE_KEY
+    with_image = [{key: torch.zeros(FRAMES, 8, 2, 2)}]
+    native.check_clip_conds({"positive": with_image, "middle": with_image, "negative": [{}]}, FRAMES)
+    error = pack.core.errors.InputError
+    with pytest.raises(error, match="the positive conditioning carries no RelightVid image; connect it from a Relight"):
+        native.check_clip_conds({"positive": [{}], "negative": with_image}, FRAMES)
+    with pytest.raises(error, match="the middle_1 conditioning carries no RelightVid image"):
+        native.check_clip_conds({"negative": [{}], "middle_0": with_image, "middle_1": [{}]}, FRAMES)
+    with pytest.raises(error, match="no conditioning carries the RelightVid image"):
+        native.check_clip_conds({"negative": [{}]}, FRAMES)
+    with pytest.raises(error, match=f"the latent has 5 frames but the RelightVid conditioning has {FRAMES}"):
+        native.check_clip_conds({"positive": with_image, "negative": [{}]}, 5)
+
+
+def test_native_model_check_wrapper_refuses_before_sampling(pack, native):
+    guider = SimpleNamespace(original_conds={"positive": [{}], "negative": [{}]})
+    ran = []
+    with pytest.raises(pack.core.errors.InputError, match="the positive conditioning carries no RelightVid image"):
+        native.check_conds_wrapper(lambda *a: ran.append(a), guider, None, {}, None, torch.zeros(FRAMES, 4, 2, 2))
+    assert ran == []

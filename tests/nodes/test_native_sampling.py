@@ -143,16 +143,6 @@ def test_ensemble_of_one_factor_is_three_way_guidance(native):
     assert torch.equal(single, torch.full((2, 4, 1, 1), 1.0 + 1.2 * 1.0 + 7.5 * 2.0))
 
 
-def test_frame_check_needs_an_image_and_equal_counts(pack, native):
-    key = native.RELIGHTVID_IMAGE_KEY
-    with_image = [{key: torch.zeros(FRAMES, 8, 2, 2)}]
-    native.check_clip_frames([with_image, [{}], None], FRAMES)
-    with pytest.raises(pack.core.errors.InputError, match="no conditioning carries the RelightVid image"):
-        native.check_clip_frames([[{}], None], FRAMES)
-    with pytest.raises(pack.core.errors.InputError, match="the latent has 5 frames but the RelightVid conditioning has 3"):
-        native.check_clip_frames([with_image], 5)
-
-
 def test_guider_and_windows_need_comfyui(pack, native, lighting, clip):
     foreground, background = lighting
     with pytest.raises(pack.core.errors.InputError, match="only runs inside ComfyUI"):
