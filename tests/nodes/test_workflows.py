@@ -209,7 +209,7 @@ def test_every_node_feeds_every_output(path):
         assert ancestors | {output} == set(api), f"{path.stem}: {sorted(set(api) - ancestors - {output})} skip {output}"
 
 
-@pytest.mark.parametrize("path", SAMPLER_UI_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
 def test_every_template_has_a_jpeg_thumbnail(path):
     # Frontend 1.27 asks for <name>.jpg beside each custom-node template (workflows/make_thumbnails.py).
     data = path.with_suffix(".jpg").read_bytes()
