@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from ..models.memory import trace_peak
-from ..models.unet3d import RelightVidUNet
 
 
 @functools.lru_cache(maxsize=16)
 def _activation_bytes(config_json: str, dtype: torch.dtype, frames: int, height: int, width: int, tokens: int) -> int:
+    from ..models.unet3d import RelightVidUNet  # here, not at the top: it imports diffusers, seconds at start-up
+
     config = json.loads(config_json)
     with torch.device("meta"):
         model = RelightVidUNet.from_config(config).to(dtype).eval()
@@ -32,7 +33,7 @@ def _activation_bytes(config_json: str, dtype: torch.dtype, frames: int, height:
     return trace_peak(model, run).activations
 
 
-def activation_bytes(unet: RelightVidUNet, frames: int, height: int, width: int, tokens: int = 77) -> int:
+def activation_bytes(unet: nn.Module, frames: int, height: int, width: int, tokens: int = 77) -> int:
     """Estimated peak bytes above the weights of one batch-1 forward of ``unet`` at this size."""
     config = {key: value for key, value in dict(unet.config).items() if not key.startswith("_")}
     dtype = next(unet.parameters()).dtype
@@ -40,7 +41,7 @@ def activation_bytes(unet: RelightVidUNet, frames: int, height: int, width: int,
 
 
 def max_batch_for_memory(
-    unet: RelightVidUNet, items: int, frames: int, height: int, width: int, free_bytes: int, tokens: int = 77
+    unet: nn.Module, items: int, frames: int, height: int, width: int, free_bytes: int, tokens: int = 77
 ) -> int | None:
     """The ``max_batch`` for ``items`` branches when ``free_bytes`` are free beside the loaded weights.
 
