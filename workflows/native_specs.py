@@ -14,24 +14,27 @@ from specs import (
     BACKGROUND,
     CHECKPOINT,
     ICLIGHT,
+    INPUT_SOURCES,
+    MASK_SEQUENCE,
     MODEL_NOTE,
     MOTION,
+    OFFICIAL_FPS,
     SUBJECT,
-    MASK_VIDEO,
+    _background_video_node,
+    _foreground,
+    _mask_sequence,
     _node,
     write_api_files,
 )
-
-SUBJECT_MASK = MASK_VIDEO  # these graphs read the mask as a video (white = subject)
-INPUT_NOTE = "Inputs (ComfyUI/input): {}. The mask video is white on the subject, black elsewhere."
 
 CONTROLNET = "control_v11p_sd15_canny.safetensors"
 EMPTY_PROMPT = ""
 
 
 def _base(prompt: str, positive=("13", 0), negative=("14", 0), model=("2", 0)) -> dict:
-    """Checkpoint, Apply RelightVid, subject + mask + background videos, the two prompts, RelightVid
-    Conditioning, decode and save; the sampler (node 15 and its helpers) is added per template."""
+    """Checkpoint, Apply RelightVid, context windows, the subject clip and its mask sequence (the frame-budget
+    path, as in specs.py), the background clip, the two prompts, RelightVid Conditioning, decode and save; the
+    sampler (node 15 and its helpers) is added per template."""
     return {
         "1": _node("CheckpointLoaderSimple", "Load Checkpoint (SD1.5)", ckpt_name=CHECKPOINT),
         "2": _node(
@@ -50,45 +53,14 @@ def _base(prompt: str, positive=("13", 0), negative=("14", 0), model=("2", 0)) -
             negative=list(negative),
         ),
         "4": _node("LoadVideo", "Load Video (subject)", file=SUBJECT),
-        "5": _node("GetVideoComponents", "Get Video Components (subject)", video=["4", 0]),
-        "6": _node("LoadVideo", "Load Video (subject mask)", file=SUBJECT_MASK),
-        "7": _node("GetVideoComponents", "Get Video Components (mask)", video=["6", 0]),
-        "8": _node("ImageToMask", "Convert Image to Mask", image=["7", 0], channel="red"),
-        "9": _node(
-            "RelightVidForeground",
-            "RelightVid Foreground",
-            images=["5", 0],
-            vae=["1", 2],
-            size_policy="center_crop",
-            width=512,
-            height=512,
-            gray="official_128",
-            grow=0,
-            feather=0.0,
-            invert_mask=False,
-            skip_first_frames=0,
-            frame_stride=1,
-            max_frames=0,
-            mask=["8", 0],
-        ),
+        "6": _mask_sequence(),
+        "9": _foreground({"video": ["4", 0]}, ("6", 0)),
         "10": _node("LoadVideo", "Load Video (background)", file=BACKGROUND),
-        "11": _node("GetVideoComponents", "Get Video Components (background)", video=["10", 0]),
-        "12": _node(
-            "RelightVidBackground",
-            "RelightVid Background Video",
-            foreground=["9", 0],
-            length_policy="loop",
-            size_policy="cover",
-            flip=False,
-            skip_first_frames=0,
-            frame_stride=1,
-            max_frames=0,
-            images=["11", 0],
-        ),
+        "12": _background_video_node(video=["10", 0]),
         "13": _node("CLIPTextEncode", "CLIP Text Encode (prompt)", text=prompt, clip=["1", 1]),
         "14": _node("CLIPTextEncode", "CLIP Text Encode (empty prompt)", text=EMPTY_PROMPT, clip=["1", 1]),
         "16": _node("VAEDecode", "VAE Decode", samples=["15", 0], vae=["1", 2]),
-        "17": _node("CreateVideo", "Create Video", images=["16", 0], fps=["5", 2], audio=["5", 1]),
+        "17": _node("CreateVideo", "Create Video", images=["16", 0], fps=OFFICIAL_FPS),
         "18": _node(
             "SaveVideo", "Save Video", video=["17", 0], filename_prefix="relightvid/native", format="auto", codec="auto"
         ),
@@ -179,7 +151,7 @@ def native_controlnet() -> dict:
     return graph
 
 
-INPUTS = [SUBJECT, SUBJECT_MASK, BACKGROUND]
+INPUTS = [SUBJECT, MASK_SEQUENCE, BACKGROUND]
 WORKFLOWS = {
     "relightvid_native_ksampler": (
         native_ksampler,
@@ -207,19 +179,18 @@ WORKFLOWS = {
 # skipped), and the groups drawn around them. The opening view is fitted to the whole graph.
 COLUMNS = [
     ["note"],
-    ["1", "2", "21"],
-    ["4", "5", "6", "7", "8", "10", "11"],
-    ["9", "27", "12"],
-    ["13", "14", "26", "28"],
-    ["3"],
+    ["1", "2", "21", "13", "14"],
+    ["4", "6", "9"],
+    ["10", "12"],
+    ["26", "27", "28", "3"],
     ["15", "22", "23", "24", "25"],
     ["16", "17", "18"],
 ]
 GROUPS = [
-    ("1. Models", "#3f5159", ["1", "2", "21"]),
-    ("2. Subject and mask", "#3f593f", ["4", "5", "6", "7", "8", "9"]),
-    ("3. Lighting", "#59533f", ["10", "11", "12"]),
-    ("4. Prompts (and ControlNet)", "#4f3f59", ["13", "14", "26", "27", "28", "3"]),
+    ("1. Models and prompts", "#3f5159", ["1", "2", "21", "13", "14"]),
+    ("2. Subject and mask", "#3f593f", ["4", "6", "9"]),
+    ("3. Lighting", "#59533f", ["10", "12"]),
+    ("4. RelightVid conditioning (and ControlNet)", "#4f3f59", ["26", "27", "28", "3"]),
     ("5. Sample (ComfyUI's own samplers)", "#593f3f", ["15", "22", "23", "24", "25"]),
     ("6. Decode and save", "#444444", ["16", "17", "18"]),
 ]
@@ -231,8 +202,9 @@ def note_text(name: str) -> str:
     _build, inputs, summary = WORKFLOWS[name]
     measured = TEST_SIZE_CPU_SECONDS[name]
     cpu = "not measured yet" if measured is None else f"{measured:.0f} s measured at test size only"
+    sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in inputs)
     return (
-        f"{summary}\n\n{MODEL_NOTE}\n{INPUT_NOTE.format(', '.join(inputs))}\n\n"
+        f"{summary}\n\n{MODEL_NOTE}\nInputs (ComfyUI/input):\n{sources}\n\n"
         f"Expected time: CPU: {cpu}. GPU: not measured yet."
     )
 

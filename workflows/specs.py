@@ -111,6 +111,17 @@ def _foreground(clip: dict, mask, size=(512, 512), max_frames=OFFICIAL_FRAMES) -
     )
 
 
+def _mask_sequence() -> dict:
+    """The subject's masks from a PNG sequence, as many as the subject clip (node 4) gives the foreground."""
+    return _node(
+        "RelightVidLoadMaskSequence",
+        "RelightVid Load Mask Sequence",
+        sequence=MASK_SEQUENCE,
+        **_budget(OFFICIAL_FRAMES),
+        video=["4", 0],
+    )
+
+
 def _common(prompt: str, sampler: dict) -> dict:
     """Models, the subject clip and its mask sequence (the frame-budget path: the clip's VIDEO goes straight into
     the foreground, which decodes only the frames it keeps), text, sampler, decode and save; the lighting
@@ -132,13 +143,7 @@ def _common(prompt: str, sampler: dict) -> dict:
             temporal_weights=MOTION,
         ),
         "4": _node("LoadVideo", "Load Video (subject)", file=SUBJECT),
-        "6": _node(
-            "RelightVidLoadMaskSequence",
-            "RelightVid Load Mask Sequence",
-            sequence=MASK_SEQUENCE,
-            **_budget(OFFICIAL_FRAMES),
-            video=["4", 0],
-        ),
+        "6": _mask_sequence(),
         "9": _foreground({"video": ["4", 0]}, ("6", 0)),
         "13": _node("CLIPTextEncode", "CLIP Text Encode (prompt)", text=prompt, clip=["1", 1]),
         "14": _node("RelightVidTextConditioning", "RelightVid Text Conditioning", positive=["13", 0], clip=["1", 1]),

@@ -14,8 +14,6 @@ import pytest
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
 UI_FILES = sorted(WORKFLOWS.glob("*.json"))
-# The native-sampling templates (workflows/native_specs.py) have no thumbnail, groups or timed Note yet.
-SAMPLER_UI_FILES = [path for path in UI_FILES if not path.stem.startswith("relightvid_native_")]
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UI_ONLY_WIDGETS = {"upload", "control_after_generate"}
 
@@ -187,7 +185,7 @@ def test_workflow_api_inputs_fit_the_nodes(pack, path):
                     assert value in choices, f"{node_id}.{name} = {value!r}"
         validate = getattr(pack.nodes[node["class_type"]], "VALIDATE_INPUTS", None)
         names = [] if validate is None else list(inspect.signature(validate).parameters)
-        if names and not set(names) & {"base_checkpoint", "temporal_weights", "env_map", "sequence"}:  # files not in tests
+        if names and not set(names) & {"base_checkpoint", "iclight_fbc", "temporal_weights", "env_map", "sequence"}:  # files not in tests
             # ComfyUI passes a linked input as None at queue time.
             values = {name: None if isinstance(node["inputs"][name], list) else node["inputs"][name] for name in names}
             assert validate(**values) is True, node_id
@@ -216,7 +214,7 @@ def test_every_template_has_a_jpeg_thumbnail(path):
     assert data[:3] == b"\xff\xd8\xff", f"{path.stem}.jpg is not a JPEG"
 
 
-@pytest.mark.parametrize("path", SAMPLER_UI_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
 def test_every_template_has_groups_and_a_fitted_opening_view(path):
     ui = json.loads(path.read_text())
     titles = [group["title"] for group in ui["groups"]]
