@@ -176,13 +176,18 @@ async function templates(context, job) {
   await page.evaluate(() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates'));
   await page.getByText(job.category, { exact: true }).first().click({ timeout: 30000 });
   await page.waitForTimeout(3000);
-  const cards = await page.evaluate((category) => [...document.querySelectorAll('img')]
-    .filter((img) => img.src.includes(`/workflow_templates/${category}/`))
-    .map((img) => ({ src: img.src, loaded: img.complete && img.naturalWidth > 0, width: img.naturalWidth })),
-  job.category);
+  // Cards below the fold load their pictures lazily: bring each into view first.
+  const count = await page.locator('img').count();
+  for (let index = 0; index < count; index += 1) {
+    await page.locator('img').nth(index).scrollIntoViewIfNeeded().catch(() => {});
+  }
+  await page.waitForTimeout(2000);
+  const images = await page.evaluate(() => [...document.querySelectorAll('img')]
+    .map((img) => ({ src: decodeURIComponent(img.src), loaded: img.complete && img.naturalWidth > 0, width: img.naturalWidth })));
+  const cards = images.filter((img) => img.src.includes(job.category) && img.src.includes('.jpg'));
   await page.screenshot({ path: job.screenshot });
   await page.close();
-  return [{ cards, errors }];
+  return [{ cards, images: images.map((img) => img.src), errors }];
 }
 
 // Queue one workflow with widget edits and screenshot the sampler while it samples (its latent preview).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,19 @@ def _frontend(server, tmp_path, command: str, job: dict) -> dict:
     return result
 
 
+def _wait_until_idle(server, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while server.get("/queue") != {"queue_running": [], "queue_pending": []}:
+        assert time.monotonic() < deadline, "the cancelled run did not stop"
+        time.sleep(2)
+
+
 def test_templates_browser_shows_every_template_with_its_thumbnail(server, tmp_path):
     result = _frontend(
         server, tmp_path, "templates", {"category": PACK_CATEGORY, "screenshot": str(SCREENSHOTS / "templates.png")}
     )
     cards = {Path(card["src"].split("?")[0]).stem: card for card in result["cards"]}
-    assert set(cards) == {path.stem for path in UI_FILES}, sorted(cards)
+    assert set(cards) == {path.stem for path in UI_FILES}, result["images"]
     assert all(card["loaded"] and card["width"] > 0 for card in cards.values()), cards
 
 
@@ -63,5 +71,6 @@ def test_sampler_preview_plays_the_clip_frames(server, tmp_path, name, sampler_i
         "screenshot": str(SCREENSHOTS / f"preview_{name}.png"),
     }
     result = _frontend(server, tmp_path, "preview", job)
+    _wait_until_idle(server)  # the page pressed Cancel; the run stops at its next U-Net call
     assert result["previews"] >= PREVIEWS_WANTED, result
     assert len(set(result["fingerprints"])) >= 2, result  # different pictures: the frames in turn

@@ -22,9 +22,9 @@ def _graph() -> dict:
         return {load_id: {"class_type": "LoadVideo", "inputs": {"file": file}}}
 
     return {
-        **clip("1", "subject.mp4"),
+        **clip("1", "lion.mp4"),
         "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
-        **clip("3", "background.mp4"),
+        **clip("3", "stage_light2.mp4"),
         "4": {"class_type": "GetVideoComponents", "inputs": {"video": ["3", 0]}},
         "5": {"class_type": "RelightVidTemporalMetrics", "inputs": {"images": ["2", 0], "reference": ["4", 0]}},
         "6": {"class_type": "PreviewAny", "inputs": {"source": ["5", 4]}},
