@@ -182,12 +182,18 @@ async function templates(context, job) {
     await page.locator('img').nth(index).scrollIntoViewIfNeeded().catch(() => {});
   }
   await page.waitForTimeout(2000);
-  const images = await page.evaluate(() => [...document.querySelectorAll('img')]
-    .map((img) => ({ src: decodeURIComponent(img.src), loaded: img.complete && img.naturalWidth > 0, width: img.naturalWidth })));
-  const cards = images.filter((img) => img.src.includes(job.category) && img.src.includes('.jpg'));
+  // The frontend shows each thumbnail from a blob: URL, so a card is found by its title (the template's name).
+  const cards = await page.evaluate((names) => names.map((name) => {
+    const label = [...document.querySelectorAll('*')]
+      .find((element) => element.childElementCount === 0 && element.textContent.trim() === name);
+    let card = label;
+    while (card && !card.querySelector('img')) card = card.parentElement;
+    const img = card ? card.querySelector('img') : null;
+    return { name, found: Boolean(label), loaded: Boolean(img && img.complete && img.naturalWidth > 0), width: img ? img.naturalWidth : 0 };
+  }), job.names);
   await page.screenshot({ path: job.screenshot });
   await page.close();
-  return [{ cards, images: images.map((img) => img.src), errors }];
+  return [{ cards, errors }];
 }
 
 // Queue one workflow with widget edits and screenshot the sampler while it samples (its latent preview).
