@@ -136,10 +136,11 @@ def check_clip_conds(conds: Mapping[str, list | None], frames: int) -> None:
         )
 
 
-def check_conds_wrapper(executor, guider, sigmas, extra_args, callback, noise, *args, **kwargs):
-    """A SAMPLER_SAMPLE wrapper that refuses conds the RelightVid MODEL cannot use before the first step."""
-    check_clip_conds(guider.original_conds, noise.shape[0])
-    return executor(guider, sigmas, extra_args, callback, noise, *args, **kwargs)
+def check_conds_wrapper(executor, noise, *args, **kwargs):
+    """An OUTER_SAMPLE wrapper that refuses conds the RelightVid MODEL cannot use, before ComfyUI encodes them
+    (the guider is the executor's ``class_obj``)."""
+    check_clip_conds(executor.class_obj.original_conds, noise.shape[0])
+    return executor(noise, *args, **kwargs)
 
 
 def clip_preview_wrapper(executor, guider, sigmas, extra_args, callback, *args, **kwargs):
@@ -430,7 +431,7 @@ def apply_relightvid(model, iclight_path: str, motion_path: str):
     injection = Injection(temporal, state, clip_wide_norm=not motion.variant.inflated_groupnorm)
     patched.set_injections(PATCH_KEY, [comfy.patcher_extension.PatcherInjection(injection.inject, injection.eject)])
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PATCH_KEY, clip_length_wrapper(state))
-    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, PATCH_KEY, check_conds_wrapper)
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, PATCH_KEY, check_conds_wrapper)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, PATCH_KEY, clip_preview_wrapper)
     logger.info("RelightVid patched the MODEL: %d offsets, temporal weights %s", len(offsets), motion.source_name)
     return patched

@@ -38,7 +38,9 @@ def run_check():
             [python, str(CHECKS), name], env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT
         )
         assert done.returncode == 0, f"check {name} failed:\n{done.stderr[-6000:]}"
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"native check {name}: {result}")  # the measured figures, shown with pytest -s
+        return result
 
     return run
 

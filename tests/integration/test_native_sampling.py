@@ -53,6 +53,7 @@ def measured(tmp_path_factory) -> dict:
     assert completed.returncode == 0, completed.stderr[-4000:]
     measured = json.loads(results.read_text())
     measured.update(_library_comparison(models, torch.load(results.with_suffix(".pt"), weights_only=True)))
+    print(f"native sampling measured: {json.dumps(measured)}")  # the figures, shown with pytest -s
     return measured
 
 

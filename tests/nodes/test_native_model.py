@@ -5,6 +5,7 @@ The patched U-Net itself is checked against the library's in tests/integration/t
 
 from __future__ import annotations
 
+import importlib
 import sys
 from types import SimpleNamespace
 
@@ -26,7 +27,7 @@ def _state(native, frames):
 
 
 def test_native_model_clip_group_norm_matches_library(pack, native):
-    blocks3d = sys.modules[pack.module.__name__ + ".relightvid_core.models.blocks3d"]
+    blocks3d = importlib.import_module(pack.module.__name__ + ".relightvid_core.models.blocks3d")
     torch.manual_seed(0)
     norm = nn.GroupNorm(8, 32)
     nn.init.normal_(norm.weight)
@@ -53,7 +54,7 @@ def test_native_model_clip_length_splits_the_batch_by_conds(pack, native):
 
 
 def test_native_model_temporal_layer_runs_the_library_module(pack, native):
-    motion_module = sys.modules[pack.module.__name__ + ".relightvid_core.models.motion"]
+    motion_module = importlib.import_module(pack.module.__name__ + ".relightvid_core.models.motion")
     torch.manual_seed(0)
     module = motion_module.MotionModule(32, zero_initialize=False).eval()
     hidden = torch.randn(2 * FRAMES, 32, 3, 3)
@@ -159,8 +160,14 @@ def test_native_model_conds_need_the_image_except_the_negative(pack, native):
 
 
 def test_native_model_check_wrapper_refuses_before_sampling(pack, native):
-    guider = SimpleNamespace(original_conds={"positive": [{}], "negative": [{}]})
     ran = []
+
+    class Executor:  # ComfyUI's WrapperExecutor: callable, with the guider as class_obj
+        class_obj = SimpleNamespace(original_conds={"positive": [{}], "negative": [{}]})
+
+        def __call__(self, *args):
+            ran.append(args)
+
     with pytest.raises(pack.core.errors.InputError, match="the positive conditioning carries no RelightVid image"):
-        native.check_conds_wrapper(lambda *a: ran.append(a), guider, None, {}, None, torch.zeros(FRAMES, 4, 2, 2))
+        native.check_conds_wrapper(Executor(), torch.zeros(FRAMES, 4, 2, 2), "latent", "sampler", "sigmas")
     assert ran == []
