@@ -92,7 +92,7 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
     ys, xs = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
     masks = (((ys - SIZE / 2) ** 2 + (xs - SIZE / 2) ** 2) < (SIZE / 3) ** 2).float().expand(FRAMES, SIZE, SIZE)
     foreground, *_ = node["RelightVidForeground"].prepare(
-        frames, vae, "center_crop", SIZE, SIZE, "official_128", 0, 0.0, False, mask=masks.clone()
+        vae, "center_crop", SIZE, SIZE, "official_128", 0, 0.0, False, 0, 1, 0, images=frames, mask=masks.clone()
     )
     background, _ = node["RelightVidLightPreset"].render(foreground, "left", "none", "#FFE2C0", 1.0, 1.0)
     positive, middle, negative, latent = node["RelightVidNativeConditioning"].condition(
