@@ -414,7 +414,9 @@ def apply_relightvid(model, iclight_path: str, motion_path: str):
     motion = load_motion_weights(
         motion_path, dtype=compute_dtype(model), device=model.offload_device, config=FULL_FBC
     )
-    temporal = build_temporal_modules(motion, FULL_FBC)
+    # Frozen like ComfyUI's own weights: sampling never trains them, and a caller with gradients on (guidance
+    # that differentiates through the model) must not make autograd record them.
+    temporal = build_temporal_modules(motion, FULL_FBC).requires_grad_(False)
     state = ClipState()
 
     patched = model.clone()

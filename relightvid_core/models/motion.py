@@ -81,11 +81,14 @@ class TemporalSelfAttention(Attention):
         batch_frames, num_tokens, channels = tokens.shape
         batch = batch_frames // num_frames
         position = self.pos_encoder.frames(num_frames, frame_offset).to(tokens.dtype)
-        # One pass adds the encoding and regroups the tokens into per-position sequences (B, N, F, C).
-        sequences = torch.empty(
-            batch, num_tokens, num_frames, channels, dtype=tokens.dtype, device=tokens.device
-        )
-        torch.add(tokens.view(batch, num_frames, num_tokens, channels).transpose(1, 2), position, out=sequences)
+        regrouped = tokens.view(batch, num_frames, num_tokens, channels).transpose(1, 2)
+        if torch.is_grad_enabled() and (tokens.requires_grad or position.requires_grad):
+            # Autograd cannot record out= (a caller tracing gradients, e.g. a guidance that needs them).
+            sequences = (regrouped + position).contiguous()
+        else:
+            # One pass adds the encoding and regroups the tokens into per-position sequences (B, N, F, C).
+            sequences = torch.empty(batch, num_tokens, num_frames, channels, dtype=tokens.dtype, device=tokens.device)
+            torch.add(regrouped, position, out=sequences)
         sequences = sequences.view(batch * num_tokens, num_frames, channels)
 
         # Heads folded into the batch: with sequences this short (F ≤ 32) the 3-D SDPA call is about twice

@@ -172,3 +172,20 @@ def test_unet3d_runs_in_half_precision(dtype):
         reference = tiny_network(seed=0, in_channels=12).eval()(sample, 10, context)
     assert out.dtype == dtype
     assert (out.float() - reference).abs().max() < 0.1
+
+
+def test_temporal_module_runs_with_gradient_mode_on_and_matches_no_grad():
+    """Grad mode on with trainable weights (a host that does not wrap sampling in no_grad): the same output.
+    (Backpropagating through the network is not supported: its residuals are added in place.)"""
+    from relightvid_core.models.motion import MotionModule
+
+    torch.manual_seed(0)
+    module = MotionModule(32, num_attention_heads=4, temporal_position_encoding_max_len=8)
+    torch.nn.init.normal_(module.temporal_transformer.proj_out.weight, std=0.02)
+    hidden = torch.randn(2 * 4, 32, 3, 3)
+    with torch.no_grad():
+        expected = module(hidden.clone(), 4)
+    with torch.enable_grad():
+        out = module(hidden.clone(), 4)
+    assert out.requires_grad  # autograd recorded the call
+    torch.testing.assert_close(out.detach(), expected, rtol=0, atol=1e-6)
