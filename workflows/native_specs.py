@@ -20,6 +20,7 @@ from specs import (
     MOTION,
     OFFICIAL_FPS,
     SUBJECT,
+    TEST_SIZE_NOTE,
     _background_video_node,
     _foreground,
     _mask_sequence,
@@ -194,14 +195,18 @@ GROUPS = [
     ("5. Sample (ComfyUI's own samplers)", "#593f3f", ["15", "22", "23", "24", "25"]),
     ("6. Decode and save", "#444444", ["16", "17", "18"]),
 ]
-# Measured at test size (tests/integration: 64x64, 4 frames, 2 steps, ComfyUI --cpu on 2 cores); None: not yet.
-TEST_SIZE_CPU_SECONDS = {name: None for name in WORKFLOWS}
+# As specs.TEST_SIZE_CPU_SECONDS (the same frontend run, after the sampler templates had loaded the models).
+TEST_SIZE_CPU_SECONDS = {
+    "relightvid_native_ksampler": 18.7,
+    "relightvid_native_dual_cfg": 22.4,
+    "relightvid_native_controlnet": 42.0,
+}
 
 
 def note_text(name: str) -> str:
     _build, inputs, summary = WORKFLOWS[name]
     measured = TEST_SIZE_CPU_SECONDS[name]
-    cpu = "not measured yet" if measured is None else f"{measured:.0f} s measured at test size only"
+    cpu = "not measured yet" if measured is None else f"{measured:.0f} {TEST_SIZE_NOTE}"
     sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in inputs)
     return (
         f"{summary}\n\n{MODEL_NOTE}\nInputs (ComfyUI/input):\n{sources}\n\n"

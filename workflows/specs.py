@@ -50,13 +50,21 @@ MODEL_NOTE = (
 # AMD EPYC, random full-size fp32 weights) at the test size: 64x64, 4 frames, 2 steps, from pressing Run to
 # the end of the run (model loading included). The templates' default size (512x512, 16 frames, 20 steps) was
 # not run on the CPU: one full-size U-Net forward of 8 frames at 256x256 alone takes about 15 s there.
+# Seconds from Run to done in the real frontend (tests/integration/test_frontend.py, ComfyUI's "Prompt executed
+# in" line) at test size, on 2 CPU cores that another test job shared; the first template's run includes
+# loading the models.
 TEST_SIZE_CPU_SECONDS = {
-    "relightvid_background_video": None,
-    "relightvid_light_preset": None,
-    "relightvid_hdr_map": None,
-    "relightvid_long_video_windows": None,
-    "relightvid_iie": None,
+    "relightvid_background_video": 119.9,
+    "relightvid_light_preset": 38.0,
+    "relightvid_hdr_map": 53.3,
+    "relightvid_long_video_windows": 125.5,
+    "relightvid_iie": 222.3,
 }
+TEST_SIZE_NOTE = (
+    "s at test size only (64x64, 4 frames, 2 steps; ComfyUI --cpu on 2 shared cores, random weights of the real "
+    "sizes); the default size was not run on a CPU (one full-size U-Net call on 8 frames of 256x256 takes about "
+    "15 s there)"
+)
 
 
 def _sampler(**overrides) -> dict:
@@ -289,12 +297,7 @@ def note_text(name: str) -> str:
     _build, inputs, summary = WORKFLOWS[name]
     sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in inputs)
     measured = TEST_SIZE_CPU_SECONDS[name]
-    cpu = (
-        f"{measured:.0f} s measured at test size only (64x64, 4 frames, 2 steps; ComfyUI --cpu, 2 cores); the "
-        "default size was not run on a CPU (one full-size U-Net call on 8 frames of 256x256 takes about 15 s there)"
-        if measured is not None
-        else "not measured yet"
-    )
+    cpu = f"{measured:.0f} {TEST_SIZE_NOTE}" if measured is not None else "not measured yet"
     return (
         f"{summary}\n\n{MODEL_NOTE}\nInputs (ComfyUI/input):\n{sources}\n\n"
         f"Expected time: CPU: {cpu}. GPU: not measured yet."
