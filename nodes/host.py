@@ -42,7 +42,7 @@ except ImportError:
 
 HAS_COMFY = model_management is not None
 
-try:  # the per-node progress registry (ComfyUI 0.3.44+); without it previews show x̂₀'s first frame only
+try:  # the per-node progress registry of recent ComfyUI; without it previews show x̂₀'s first frame only
     from comfy_execution.progress import get_progress_state
     from comfy_execution.utils import get_executing_context
 except ImportError:
