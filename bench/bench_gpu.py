@@ -33,8 +33,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from relightvid_core import FULL_FBC, TINY, RelightVidUNet
 from relightvid_core.models.memory import fake_weights
 from relightvid_core.models.random_init import randomize_weights
+from relightvid_core.model_files import DTYPES
 
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 CONFIGS = {"full": FULL_FBC, "small": {**FULL_FBC, "block_out_channels": [64, 128, 256, 256]}, "tiny": TINY}
 TOKENS = 77
 

@@ -26,9 +26,9 @@ import torch
 from safetensors.torch import save_file
 
 from relightvid_core import FULL_FBC
+from relightvid_core.model_files import DTYPES
 from relightvid_core.weights import expected_shapes
 
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 TARGET_RATIO = 1.3
 TARGET_FP16_VS_BF16 = 1.2
 READ_BLOCK = 64 * 2**20

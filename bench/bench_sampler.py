@@ -34,8 +34,8 @@ from diffusers.utils import logging as diffusers_logging
 
 from relightvid_core import FULL_FBC, TINY, RelightVidUNet
 from relightvid_core.sampling import Conditions, ContextWindows, Guidance, build_scheduler, guided_model, window_indices
+from relightvid_core.model_files import DTYPES
 
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 WINDOW_TOLERANCE = 0.10
 WINDOW = ContextWindows(length=16, overlap=4)
 FRAMES = WINDOW.length  # the short clip is exactly one window, so its plain step is one window's cost

@@ -30,10 +30,10 @@ from relightvid_core.models.memory import PeakMemory, trace_peak
 from relightvid_core.models.random_init import randomize_weights
 from relightvid_core.sampling import Conditions, ContextWindows, Guidance, guided_model
 from relightvid_core.vae import decode_latents
+from relightvid_core.model_files import DTYPES
 
 GIB = 2**30
 TOKENS = 77
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 # SD1.5's VAE (diffusers layout of runwayml/stable-diffusion-v1-5/vae/config.json).
 SD15_VAE = {
     "in_channels": 3,
