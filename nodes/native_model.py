@@ -123,7 +123,8 @@ def check_clip_conds(conds: Mapping[str, list | None], frames: int) -> None:
                 f"the {name} conditioning carries no RelightVid image; connect it from a RelightVid Conditioning "
                 "(native) node, not straight from CLIP Text Encode."
             )
-    counts = {entry[RELIGHTVID_IMAGE_KEY].shape[0] for cond in conds.values() if cond for entry in cond if RELIGHTVID_IMAGE_KEY in entry}
+    entries = [entry for cond in conds.values() if cond for entry in cond]
+    counts = {entry[RELIGHTVID_IMAGE_KEY].shape[0] for entry in entries if RELIGHTVID_IMAGE_KEY in entry}
     if not counts:
         raise InputError(
             "no conditioning carries the RelightVid image; connect positive (and middle) from a RelightVid "
