@@ -9,6 +9,7 @@ Environment: ``COMFYUI_PATH`` (the checkout), ``RELIGHTVID_TEST_CACHE`` (the ran
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import inspect
@@ -33,6 +34,7 @@ FRAMES, HEIGHT, WIDTH = 8, 8, 8  # latent size
 TIMESTEP = 500
 CFG = 3.0
 LORA_RANK = 4
+LOWVRAM_BUDGET = 1024**3  # bytes of the U-Net's weights kept resident in the partial-load check (of ~3.3 GB)
 # Weights stored in fp16 (as most users run SD1.5) and computed in fp32 on the CPU (ComfyUI's manual cast):
 # half the memory of fp32 weights. The parity check alone stores fp32, as the library's reference does.
 STORAGE_DTYPE = torch.float16
@@ -58,6 +60,7 @@ def start_comfy():
 
 PACK = start_comfy()
 import comfy.controlnet  # noqa: E402
+import comfy.model_base  # noqa: E402
 import comfy.model_management  # noqa: E402
 import comfy.samplers  # noqa: E402
 import comfy.sd  # noqa: E402
@@ -271,6 +274,53 @@ def check_fp8():
     }
 
 
+@contextlib.contextmanager
+def weight_budget(budget: float):
+    """Model management loads the U-Net with at most ``budget`` bytes of its weights resident, the rest cast and
+    patched per call (ComfyUI's low-VRAM partial loading). On the CPU ComfyUI never loads partially (its
+    ``--lowvram``/``--novram`` states apply to GPUs), so the check sets the budget where ComfyUI computes it."""
+    loaded_model = comfy.model_management.LoadedModel
+    original = loaded_model.model_load
+
+    def model_load(self, lowvram_model_memory=0, force_patch_weights=False):
+        if isinstance(self.model.model, comfy.model_base.BaseModel):  # the U-Net, not the temporal modules
+            lowvram_model_memory = budget
+        return original(self, lowvram_model_memory, force_patch_weights)
+
+    loaded_model.model_load = model_load
+    try:
+        yield
+    finally:
+        loaded_model.model_load = original
+
+
+def check_lowvram():
+    """The patched MODEL loaded partially predicts what it predicts loaded whole; the 12-channel conv_in then
+    gets IC-Light's widening at call time (ComfyUI's LowVramPatch), its stored weight keeps 4 channels."""
+    x, context, image = inputs()
+    positive, negative = conds(context, image), conds(context)
+    model = apply(load_base(torch.float32))  # fp32 storage: a patched weight is not rounded in either path
+    whole = predict_eps(model, x, positive, negative, CFG)
+    free_models()
+    conv_in = model.model.diffusion_model.input_blocks[0][0]
+    results = {}
+    for name, budget in (("partial", LOWVRAM_BUDGET), ("none", 0.1)):
+        with weight_budget(budget):
+            eps = predict_eps(model, x, positive, negative, CFG)
+            results[name] = {
+                "vs_whole": max_diff(eps, whole),
+                "partially_loaded": bool(model.model.model_lowvram),
+                "streamed_patches": model.lowvram_patch_counter(),
+                "resident_mb": round(model.loaded_size() / 2**20, 1),
+                "model_mb": round(model.model_size() / 2**20, 1),
+                "conv_in_stored_channels": conv_in.weight.shape[1],
+                "conv_in_patched_per_call": any("LowVramPatch" in type(f).__name__ for f in conv_in.weight_function),
+            }
+        free_models()
+        log(f"{name} load done")
+    return results
+
+
 def _digest(*parts) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -355,6 +405,7 @@ CHECKS = {
     "controlnet": check_controlnet,
     "fp8": check_fp8,
     "identity": check_identity,
+    "lowvram": check_lowvram,
     "errors": check_errors,
 }
 

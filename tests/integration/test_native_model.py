@@ -2,7 +2,8 @@
 
 Each test runs one check of ``native_model_checks.py`` in its own ComfyUI process (``COMFYUI_PYTHON``,
 ``--cpu``, in-process, no server) on the random full-size weights of weights.py: 8 frames of 8×8 latents,
-computed in fp32 (weights stored in fp32 for the parity check, in fp16 elsewhere to halve the memory).
+computed in fp32 (weights stored in fp32 for the parity and low-VRAM checks, in fp16 elsewhere to halve the
+memory).
 Each check takes a few minutes and up to about 10 GB. Skipped without ``COMFYUI_PATH`` (conftest.py).
 """
 
@@ -79,6 +80,17 @@ def test_native_model_leaves_the_input_model_untouched(run_check):
     assert result["clone_is_new"], result
     assert result["changed"] == [], f"these parts of the input MODEL changed: {result['changed']}"
     assert result["eps_bit_identical"], "the input MODEL predicts differently after the patched clone ran"
+
+
+def test_native_model_loaded_partially_predicts_as_loaded_whole(run_check):
+    result = run_check("lowvram")
+    partial, none = result["partial"], result["none"]
+    assert partial["partially_loaded"] and 0 < partial["resident_mb"] < partial["model_mb"], partial
+    assert partial["streamed_patches"] > 0 and partial["vs_whole"] < 1e-6, partial
+    # nothing resident: every weight, the widened conv_in's included, is cast and patched per call
+    assert none["partially_loaded"] and none["resident_mb"] == 0, none
+    assert none["conv_in_patched_per_call"] and none["conv_in_stored_channels"] == 4, none
+    assert none["vs_whole"] < 1e-6, none
 
 
 def test_native_model_bad_inputs_say_why_in_one_sentence(run_check):

@@ -1,7 +1,8 @@
 """The native path (Apply RelightVid + ComfyUI's own samplers) in a real ComfyUI on the CPU, random full-size weights.
 
-In-process checks (one ComfyUI process, no server; tests/integration/native_inprocess.py): sampling parity
-with the library, the IIE guider, KSampler runs, long clips in windows. Server checks: the native
+In-process checks (one ComfyUI process, no server; tests/integration/native_inprocess.py) on the gentle random
+weights (weights.py): sampling parity with the library, the IIE guider, KSampler runs, long clips in windows.
+Server checks (the usual random weights): the native
 templates queue and run, show progress, and stop on Cancel.
 """
 
@@ -18,12 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 from harness import EventStream, comfyui_path
-from weights import CHECKPOINT, ICLIGHT, MOTION, ensure_weights
+from weights import CHECKPOINT, GENTLE, GENTLE_STD, ICLIGHT, MOTION, ensure_weights
 
 from relightvid_core import load_relightvid_unet, sample
 
 HERE = Path(__file__).resolve().parent
-PARITY_ATOL = 1e-3  # the bar for "equal", relative to the latents' scale (see _relative)
+PARITY_ATOL = 1e-3  # the bar for "equal" (see _bar)
 IN_PROCESS_TIMEOUT = 3600
 RUN_TIMEOUT = 900.0
 
@@ -33,7 +34,7 @@ def measured(tmp_path_factory) -> dict:
     comfy = comfyui_path()
     if comfy is None or not (comfy / "main.py").is_file():
         pytest.skip(f"COMFYUI_PATH={comfy} is not a ComfyUI checkout (no main.py)")
-    models = ensure_weights()
+    models = ensure_weights(GENTLE, GENTLE_STD)  # see weights.py: the parity needs a well-conditioned trajectory
     results = tmp_path_factory.mktemp("native") / "results.json"
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
     completed = subprocess.run(
@@ -58,7 +59,8 @@ def measured(tmp_path_factory) -> dict:
 
 
 def _library_comparison(models: Path, run: dict) -> dict:
-    """The library's ``sample(scheduler="ddim")`` on the same weights and inputs as the ComfyUI run.
+    """The library's ``sample(scheduler="ddim")`` on the same weights and inputs as the ComfyUI run, in fp32 (as
+    ComfyUI computes) and in fp64 (the exact trajectory, to within 1e-12).
 
     ComfyUI starts sampling at σ₀·noise (its noise scaling when σ₀ is below the schedule's maximum), the
     library at noise in variance-preserving form, so the library gets the same starting point
@@ -75,19 +77,27 @@ def _library_comparison(models: Path, run: dict) -> dict:
     first, last = float(run["sigmas"][0]), float(run["sigmas"][-1])
     start = run["noise"].unsqueeze(0) * first / math.sqrt(1 + first**2)
 
-    def library(images):
+    def library(images, dtype):
+        images = images.to(dtype) if torch.is_tensor(images) else [image.to(dtype) for image in images]
         out = sample(
-            unet, start, images, run["text"], run["text_uncond"], scheduler="ddim", steps=len(run["sigmas"]) - 1,
-            text_cfg=7.5, img_cfg=1.2,
+            unet, start.to(dtype), images, run["text"].to(dtype), run["text_uncond"].to(dtype),
+            scheduler="ddim", steps=len(run["sigmas"]) - 1, text_cfg=7.5, img_cfg=1.2,
         )
-        return out[0] * math.sqrt(1 + last**2)
+        return out[0].double() * math.sqrt(1 + last**2)
 
-    dual, iie = library(run["images"][0]), library(run["images"][1:])
+    dual, iie = library(run["images"][0], torch.float32), library(run["images"][1:], torch.float32)
+    unet = unet.double()
+    exact_dual, exact_iie = library(run["images"][0], torch.float64), library(run["images"][1:], torch.float64)
+    native_dual, native_iie = run["dual"].double(), run["iie"].double()
     return {
-        "dual_vs_library": (run["dual"] - dual).abs().max().item(),
-        "iie_vs_library": (run["iie"] - iie).abs().max().item(),
-        "library_magnitude": dual.abs().max().item(),
-        "library_iie_vs_dual": (iie - dual).abs().max().item(),
+        "dual_vs_library": (native_dual - dual).abs().max().item(),
+        "iie_vs_library": (native_iie - iie).abs().max().item(),
+        "dual_vs_exact": (native_dual - exact_dual).abs().max().item(),
+        "iie_vs_exact": (native_iie - exact_iie).abs().max().item(),
+        "library_dual_vs_exact": (dual - exact_dual).abs().max().item(),
+        "library_iie_vs_exact": (iie - exact_iie).abs().max().item(),
+        "library_magnitude": exact_dual.abs().max().item(),
+        "library_iie_vs_dual": (exact_iie - exact_dual).abs().max().item(),
     }
 
 
@@ -100,27 +110,31 @@ def test_conditioning_image_equals_the_library_condition(measured):
     assert measured["image_condition_vs_library"] < 1e-5
 
 
-# The random full-size weights drive the 4-step trajectory to latents of |x| ≈ 60, where ComfyUI's and the
-# library's different operation order (ε agrees to ~1e-5 relative, tests/integration/test_native_model.py),
-# amplified by the 7.5 / 1.2 guidance over 4 steps, is ~1e-2 absolute: the comparison is relative to the
-# latents' scale. A wrong formula (schedule, scaling, guidance) differs by O(1) of it.
-def _relative(measured, key: str) -> float:
-    return measured[key] / measured["library_magnitude"]
+# Two fp32 computations of a trajectory agree only as far as each agrees with the exact one, so the native run
+# is compared with the exact (fp64) trajectory and with the library's fp32 run: within PARITY_ATOL, or within
+# twice the library's own fp32 error where that is larger. On the gentle weights (weights.py) that error is
+# about 2e-4 and the bar is PARITY_ATOL; on the N(0, 0.02²) weights it is about 1e-2 (a 1e-7 relative change of
+# the starting noise moves the library's result nearly as far). A wrong formula (schedule, scaling, guidance) differs
+# by O(1) of the latents.
+def _bar(measured, branch: str) -> float:
+    return max(PARITY_ATOL, 2 * measured[f"library_{branch}_vs_exact"])
 
 
 def test_dual_cfg_euler_over_ddim_sigmas_equals_library_ddim(measured):
     assert measured["library_magnitude"] > 0.1  # a real comparison, not of zeros
-    assert _relative(measured, "dual_vs_library") < PARITY_ATOL, measured["dual_vs_library"]
+    assert measured["dual_vs_exact"] < _bar(measured, "dual"), measured
+    assert measured["dual_vs_library"] < _bar(measured, "dual"), measured  # the library's own fp32 run
 
 
 def test_iie_guider_equals_library_iie(measured):
-    assert measured["library_iie_vs_dual"] > 100 * PARITY_ATOL  # the ensemble changes the result
-    assert _relative(measured, "iie_vs_library") < PARITY_ATOL, measured["iie_vs_library"]
+    assert measured["library_iie_vs_dual"] > 10 * _bar(measured, "iie")  # the ensemble changes the result
+    assert measured["iie_vs_exact"] < _bar(measured, "iie"), measured
+    assert measured["iie_vs_library"] < _bar(measured, "iie"), measured
 
 
 def test_iie_guider_with_one_factor_equals_dual_cfg(measured):
     assert measured["iie_one_vs_dual"] < 1e-4, measured["iie_one_vs_dual"]
-    assert measured["iie_vs_dual"] > 100 * PARITY_ATOL
+    assert measured["iie_vs_dual"] > 10 * _bar(measured, "iie")
 
 
 @pytest.mark.parametrize("run", ["euler/normal", "dpmpp_2m/karras", "uni_pc/normal"])
