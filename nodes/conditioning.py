@@ -78,14 +78,11 @@ def _size_inputs(tooltip_target: str) -> dict:
     }
 
 
-def _size_problem(node_class, width, height) -> str | bool:
-    """Queue-time check of the size widgets: in range (ComfyUI skips that for inputs VALIDATE_INPUTS names)
-    and whole latent pixels, which every size policy needs."""
-    return checks.first_problem(
-        checks.widget_problem(node_class, "width", width),
-        checks.widget_problem(node_class, "height", height),
-        checks.multiple_problem("width", width, LATENT_FACTOR, "pixels"),
-        checks.multiple_problem("height", height, LATENT_FACTOR, "pixels"),
+def _size_problem(width, height) -> str | None:
+    """The size widgets must be whole latent pixels, which every size policy needs (their ranges are checked
+    with the other numbers)."""
+    return checks.multiple_problem("width", width, LATENT_FACTOR, "pixels") or checks.multiple_problem(
+        "height", height, LATENT_FACTOR, "pixels"
     )
 
 
@@ -131,18 +128,19 @@ class RelightVidFitFrames:
                 ),
                 "video": VIDEO_INPUT,
             },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, width, height):
-        return _size_problem(cls, width, height)
+    def VALIDATE_INPUTS(cls, settings):
+        return checks.queued_problem(cls, settings, _size_problem, "width", "height")
 
     def fit(
         self, size_policy, width, height, skip_first_frames, frame_stride, max_frames, images=None, mask=None,
-        video=None,
+        video=None, settings=None,
     ):
         checks.check_numbers(type(self), locals())
-        checks.check(self.VALIDATE_INPUTS(width, height))
+        checks.check(_size_problem(width, height))
         selection = frame_selection(skip_first_frames, frame_stride, max_frames)
         fitted, plan = fitted_clip(images, video, selection, size_policy, width, height)
         out_h, out_w = plan.output_size
@@ -233,18 +231,19 @@ class RelightVidForeground:
                 ),
                 "video": VIDEO_INPUT,
             },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, width, height):
-        return _size_problem(cls, width, height)
+    def VALIDATE_INPUTS(cls, settings):
+        return checks.queued_problem(cls, settings, _size_problem, "width", "height")
 
     def prepare(
         self, vae, size_policy, width, height, gray, grow, feather, invert_mask, skip_first_frames, frame_stride,
-        max_frames, images=None, mask=None, video=None,
+        max_frames, images=None, mask=None, video=None, settings=None,
     ):
         checks.check_numbers(type(self), locals())
-        checks.check(self.VALIDATE_INPUTS(width, height))
+        checks.check(_size_problem(width, height))
         selection = frame_selection(skip_first_frames, frame_stride, max_frames)
         fitted, plan = fitted_clip(images, video, selection, size_policy, width, height)
         count, out_h, out_w = fitted.shape[:3]
@@ -375,6 +374,17 @@ def parse_color(text: str) -> tuple[float, float, float]:
     return tuple(int(digits[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
 
 
+def _color_problem(color) -> str | None:
+    """:func:`parse_color`'s message for ``color``, or None when it parses (or is linked: None)."""
+    if color is None:
+        return None
+    try:
+        parse_color(color)
+    except InputError as error:
+        return str(error)
+    return None
+
+
 class RelightVidLightPreset:
     DESCRIPTION = (
         "The lighting as a light direction: background plates bright on the side the light comes from (as IC-Light's "
@@ -432,19 +442,16 @@ class RelightVidLightPreset:
                     },
                 ),
             },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, color):
-        try:
-            parse_color(color)
-        except InputError as error:
-            return str(error)
-        return True
+    def VALIDATE_INPUTS(cls, settings):
+        return checks.queued_problem(cls, settings, _color_problem, "color")
 
-    def render(self, foreground, direction, sweep_to, color, intensity, softness):
+    def render(self, foreground, direction, sweep_to, color, intensity, softness, settings=None):
         checks.check_numbers(type(self), locals())
-        checks.check(self.VALIDATE_INPUTS(color))
+        checks.check(_color_problem(color))
         plates = light_plate(
             direction,
             foreground.count,
@@ -457,6 +464,18 @@ class RelightVidLightPreset:
         )
         label = f"light from {direction}" + ("" if sweep_to == NO_SWEEP else f" to {sweep_to}")
         return _background_outputs(Background(plates, foreground.count, foreground.height, foreground.width, label))
+
+
+def _env_map_problem(env_map) -> str | None:
+    """An HDR or EXR file in ComfyUI's input folder (None, a linked input, passes)."""
+    if env_map is None:
+        return None
+    if not env_map.lower().endswith(host.ENV_MAP_EXTENSIONS):
+        return f"env_map must be a .hdr or .exr file; got {env_map!r}."
+    path = host.input_file_path(env_map)
+    if not path or not os.path.isfile(path):
+        return f"env_map {env_map!r} was not found in ComfyUI's input folder ({host.input_directory()})."
+    return None
 
 
 class RelightVidHDRMap:
@@ -541,25 +560,22 @@ class RelightVidHDRMap:
                     },
                 ),
             },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, env_map):
-        path = host.input_file_path(env_map)
-        if not env_map.lower().endswith(host.ENV_MAP_EXTENSIONS):
-            return f"env_map must be a .hdr or .exr file; got {env_map!r}."
-        if not path or not os.path.isfile(path):
-            return f"env_map {env_map!r} was not found in ComfyUI's input folder ({host.input_directory()})."
-        return True
+    def VALIDATE_INPUTS(cls, settings):
+        # ComfyUI itself refuses a name missing from the (freshly listed) input folder when queued.
+        return checks.queued_problem(cls, settings, _env_map_problem, "env_map")
 
     @classmethod
     def IS_CHANGED(cls, env_map, **_ignored):
         path = host.input_file_path(env_map)
         return host.file_digest(path) if os.path.isfile(path) else env_map
 
-    def render(self, foreground, env_map, yaw, pitch, fov, yaw_speed, exposure, tone_map):
+    def render(self, foreground, env_map, yaw, pitch, fov, yaw_speed, exposure, tone_map, settings=None):
         checks.check_numbers(type(self), locals())
-        checks.check(self.VALIDATE_INPUTS(env_map))
+        checks.check(_env_map_problem(env_map))
         radiance = read_env_map(host.input_file_path(env_map))
         plates = env_map_plates(
             radiance,

@@ -9,6 +9,7 @@ tests can put a stand-in module under that name and point the loaders at tempora
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import os
@@ -157,6 +158,46 @@ def file_digest(path: str) -> str:
         for block in iter(lambda: handle.read(2**20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# --- the prompt being queued ----------------------------------------------------------------------------
+
+# ComfyUI files a VALIDATE_INPUTS message under every input the method names, so a check reading several
+# widgets would show its one sentence under each of them. Such nodes name only a hidden input carrying their
+# id and read their widgets from the prompt being queued, which ComfyUI's on-prompt hook hands us first. It
+# is kept in the request's own context, so prompts queued at the same time never see each other's.
+_queued_prompt: contextvars.ContextVar[dict | None] = contextvars.ContextVar("relightvid_queued_prompt", default=None)
+
+
+def remember_queued_prompt(json_data):
+    """ComfyUI's on-prompt hook: keep the prompt of this POST /prompt for the queue-time checks; changes nothing."""
+    prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
+    _queued_prompt.set(prompt if isinstance(prompt, dict) else None)
+    return json_data
+
+
+def queued_widget_values(node_id: object, class_type: str) -> dict | None:
+    """The constant inputs of node ``node_id`` in the prompt being queued, links left out (ComfyUI has already
+    converted them to the widgets' types where it could); None when no prompt is being queued through
+    POST /prompt or its node ``node_id`` is not a ``class_type``."""
+    prompt = _queued_prompt.get()
+    node = prompt.get(str(node_id)) if prompt is not None else None
+    if not isinstance(node, dict) or node.get("class_type") != class_type or not isinstance(node.get("inputs"), dict):
+        return None
+    return {name: value for name, value in node["inputs"].items() if not isinstance(value, list)}
+
+
+def listen_for_queued_prompts() -> None:
+    """Register :func:`remember_queued_prompt` with ComfyUI's server (nothing to do outside ComfyUI)."""
+    if not HAS_COMFY:
+        return
+    try:
+        from server import PromptServer
+    except ImportError:  # pragma: no cover - ComfyUI without its server module (e.g. a headless embedding)
+        return
+    server = getattr(PromptServer, "instance", None)
+    if server is not None:
+        server.add_on_prompt_handler(remember_queued_prompt)
 
 
 # --- devices, dtypes, model management -----------------------------------------------------------------
@@ -426,3 +467,4 @@ def model_weights(model) -> TensorSource:
 
 
 register_model_folder()
+listen_for_queued_prompts()

@@ -38,6 +38,7 @@ from .sampler import (
     check_pairing,
     factors_problem,
     parse_factors,
+    window_problem,
 )
 
 try:  # ComfyUI's conditioning helper; absent when the tests import the pack without ComfyUI
@@ -237,10 +238,16 @@ class RelightVidSchedule:
                         "clip).",
                     },
                 ),
-            }
+            },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
-    def schedule(self, model, scheduler, steps, denoise):
+    @classmethod
+    def VALIDATE_INPUTS(cls, settings):
+        return checks.queued_problem(cls, settings)
+
+    def schedule(self, model, scheduler, steps, denoise, settings=None):
+        checks.check_numbers(type(self), locals())
         model_sampling = model.get_model_object("model_sampling")
         if not hasattr(model_sampling, "sigma"):
             raise InputError("model must be a diffusion MODEL with a discrete noise schedule (SD1.5).")
@@ -290,15 +297,19 @@ class RelightVidIIEGuider:
                     },
                 ),
                 **sampler_inputs(GUIDANCE_INPUTS),
-            }
+            },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, iie_factors):
+    def VALIDATE_INPUTS(cls, settings):
         # The sampler's factor check: the same list, the same one-sentence refusal, at queue time.
-        return checks.first_problem(factors_problem(iie_factors))
+        return checks.queued_problem(cls, settings, factors_problem, "iie_factors")
 
-    def guider(self, model, foreground, background, positive, negative, iie_factors, text_scale, image_scale):
+    def guider(
+        self, model, foreground, background, positive, negative, iie_factors, text_scale, image_scale, settings=None
+    ):
+        checks.check_numbers(type(self), locals())
         factors = parse_factors(iie_factors)
         check_text_conditioning(positive, "positive")
         check_text_conditioning(negative, "negative")
@@ -333,10 +344,17 @@ class RelightVidContextWindows:
             "required": {
                 "model": ("MODEL", {"tooltip": "The model from Apply RelightVid (LoRAs may be applied before)."}),
                 **sampler_inputs(WINDOW_INPUTS),
-            }
+            },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
-    def apply(self, model, window_length, window_overlap, window_fusion, closed_loop):
+    @classmethod
+    def VALIDATE_INPUTS(cls, settings):
+        return checks.queued_problem(cls, settings, window_problem, "window_length", "window_overlap")
+
+    def apply(self, model, window_length, window_overlap, window_fusion, closed_loop, settings=None):
+        checks.check_numbers(type(self), locals())
+        checks.check(window_problem(window_length, window_overlap))
         windows = ContextWindows(window_length, window_overlap, closed_loop, window_fusion)
         return (_extensions("RelightVid Context Windows").with_context_windows(model, windows),)
 

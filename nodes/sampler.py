@@ -73,6 +73,10 @@ def window_problem(length: object, overlap: object) -> str | None:
     return None
 
 
+def _settings_problem(iie_factors, window_length, window_overlap) -> str | None:
+    return factors_problem(iie_factors) or window_problem(window_length, window_overlap)
+
+
 def check_pairing(foreground: Foreground, background: Background) -> None:
     """The background must have been made for this foreground's frame count and size.
 
@@ -239,16 +243,13 @@ class RelightVidSampler:
                     },
                 ),
             },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, iie_factors, window_length, window_overlap):
-        # ComfyUI skips its own min/max checks for the inputs named here, so their ranges are checked too.
-        return checks.first_problem(
-            factors_problem(iie_factors),
-            checks.widget_problem(cls, "window_length", window_length),
-            checks.widget_problem(cls, "window_overlap", window_overlap),
-            window_problem(window_length, window_overlap),
+    def VALIDATE_INPUTS(cls, settings):
+        return checks.queued_problem(
+            cls, settings, _settings_problem, "iie_factors", "window_length", "window_overlap"
         )
 
     def relight(
@@ -269,9 +270,10 @@ class RelightVidSampler:
         closed_loop,
         memory_mode,
         guidance_rescale,
+        settings=None,
     ):
         checks.check_numbers(type(self), locals())
-        checks.check(self.VALIDATE_INPUTS(iie_factors, window_length, window_overlap))
+        checks.check(_settings_problem(iie_factors, window_length, window_overlap))
         factors = parse_factors(iie_factors)
         check_pairing(foreground, background)
         window = ContextWindows(window_length, window_overlap, closed_loop, window_fusion)

@@ -7,12 +7,15 @@
 * :class:`FakeCLIP` — ``tokenize``/``encode_from_tokens_scheduled`` giving CONDITIONING of the tiny U-Net's width.
 * :class:`FakeModel` — the parts of a ComfyUI MODEL (ModelPatcher) the U-Net loader reads.
 * :func:`load_pack` — import the repository root as a package under a unique name, as ComfyUI does.
+* :func:`queue_time_filings` — what ComfyUI's queue-time validation of one node files, input by input.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import importlib.util
+import inspect
 import os
 import sys
 import types
@@ -115,6 +118,61 @@ def load_pack(name: str = PACK_NAME) -> types.ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+QUEUED_NODE_ID = "1"
+CONVERSIONS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
+
+
+def queue_time_filings(pack_module, node_class, inputs: dict) -> list[tuple[str, str]]:
+    """(input name, message) for each problem ComfyUI 0.3's ``validate_inputs`` would file for a node queued
+    with ``inputs`` (widget values; a ``[node id, slot]`` list is a link), through POST /prompt.
+
+    As there: the pack's on-prompt hook sees the prompt first; widget values are converted to their types in
+    the prompt itself; inputs the node's ``VALIDATE_INPUTS`` does not name get ComfyUI's own min/max and combo
+    checks; its result is filed under every input it names (hidden ones included), with "name - " before it.
+    """
+    prompt = {QUEUED_NODE_ID: {"class_type": node_class.__name__, "inputs": dict(inputs)}}
+    values = prompt[QUEUED_NODE_ID]["inputs"]
+    declared = node_class.INPUT_TYPES()
+    specs = {**declared.get("required", {}), **declared.get("optional", {})}
+    validate = getattr(node_class, "VALIDATE_INPUTS", None)
+    named = list(inspect.signature(validate).parameters) if validate is not None else []
+    filings = []
+    for name, spec in specs.items():
+        kind, options = spec[0], spec[1] if len(spec) > 1 else {}
+        if name not in values or isinstance(values[name], list):
+            continue
+        if isinstance(kind, str) and kind in CONVERSIONS:
+            try:
+                values[name] = CONVERSIONS[kind](values[name])
+            except (TypeError, ValueError, OverflowError) as error:
+                filings.append((name, f"Failed to convert an input value to a {kind} value: {error}"))
+                continue
+        if name in named:
+            continue
+        value = values[name]
+        if "min" in options and value < options["min"]:
+            filings.append((name, f"Value {value} smaller than min of {options['min']}"))
+        elif "max" in options and value > options["max"]:
+            filings.append((name, f"Value {value} bigger than max of {options['max']}"))
+        elif isinstance(kind, list) and value not in kind:
+            filings.append((name, f"Value not in list: {name}: {value!r}"))
+
+    def validate_when_queued():
+        pack_module.nodes.host.remember_queued_prompt({"prompt": prompt})
+        hidden = {name: QUEUED_NODE_ID for name, kind in declared.get("hidden", {}).items() if kind == "UNIQUE_ID"}
+        # ComfyUI passes the named inputs the prompt has (a link as None) and the named hidden ones.
+        arguments = {name: None if isinstance(values[name], list) else values[name] for name in named if name in values}
+        arguments.update({name: hidden[name] for name in named if name in hidden})
+        return validate(**arguments), arguments
+
+    if validate is not None:
+        # A fresh context, as each POST /prompt has its own: nothing is left behind for the next test.
+        result, arguments = contextvars.copy_context().run(validate_when_queued)
+        if result is not True:
+            filings.extend((name, f"{name} - {result}") for name in arguments)
+    return filings
 
 
 class FakeVAE:

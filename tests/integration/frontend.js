@@ -5,6 +5,7 @@
 //   node frontend.js view JOB.json    open each UI workflow and screenshot its opening view
 //   node frontend.js templates JOB.json  the Templates browser on one pack's category: thumbnails, screenshot
 //   node frontend.js preview JOB.json    run one workflow and screenshot the sampler's latent preview
+//   node frontend.js refuse JOB.json     queue one workflow with a bad widget: the error dialog's text, screenshot
 //
 // JOB.json: {"url": ..., "chromium": "/usr/bin/chromium", "workflows": [...]} (see build_workflows.py and
 // test_frontend.py for the entries). Page errors are collected; benign 404s of optional resources are not.
@@ -237,7 +238,35 @@ async function preview(context, job) {
   return [{ previews: seen, fingerprints, errors }];
 }
 
-const COMMANDS = { build, check, view, templates, preview };
+// Queue one workflow with widget edits the server refuses: what the user is shown (the dialog's text, the
+// node errors the canvas marks), and a screenshot.
+async function refuse(context, job) {
+  const errors = [];
+  const page = await openPage(context, job.url, errors);
+  await (await page.$('#comfy-file-input')).setInputFiles(job.path);
+  await page.waitForFunction((n) => window.app.graph.nodes.length === n, job.nodeCount, { timeout: 30000 });
+  await page.evaluate((tweaks) => {
+    for (const [id, values] of Object.entries(tweaks)) {
+      const node = window.app.graph.getNodeById(Number(id));
+      for (const [name, value] of Object.entries(values)) node.widgets.find((x) => x.name === name).value = value;
+    }
+  }, job.tweaks);
+  const before = await page.evaluate(() => document.body.innerText);
+  const run = page.getByRole('button', { name: /^Run$/ }).first();
+  if (await run.count()) await run.click();
+  else await page.evaluate(() => window.app.queuePrompt(0, 1));
+  await page.waitForFunction((text) => document.body.innerText.includes(text), job.expect, { timeout: 60000 });
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: job.screenshot });
+  const shown = await page.evaluate(() => document.body.innerText);
+  const nodeErrors = await page.evaluate(() => window.app.lastNodeErrors);
+  const marked = await page.evaluate(() => window.app.graph.nodes
+    .flatMap((node) => (node.inputs || []).filter((slot) => slot.hasErrors).map((slot) => `${node.id}.${slot.name}`)));
+  await page.close();
+  return [{ before, shown, nodeErrors, marked, errors }];
+}
+
+const COMMANDS = { build, check, view, templates, preview, refuse };
 
 (async () => {
   const [command, jobPath] = process.argv.slice(2);

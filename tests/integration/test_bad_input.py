@@ -32,7 +32,7 @@ def _graph(queue_tool, *extra: str) -> dict:
 
 
 def _refusal(queue_tool, server, graph: dict) -> dict:
-    """POST /prompt expecting a refusal; returns node id → the distinct messages ComfyUI gave for it."""
+    """POST /prompt expecting a refusal; returns node id → the messages ComfyUI filed for it, in order."""
     history_before = server.get("/history")
     client = queue_tool.Client(server.url)
     reply = client.request("/prompt", {"prompt": graph, "client_id": client.client_id})
@@ -42,9 +42,15 @@ def _refusal(queue_tool, server, graph: dict) -> dict:
     assert server.get("/history") == history_before
     messages = {}
     for node_id, entry in reply["node_errors"].items():
-        details = [error["details"] for error in entry["errors"]]
-        assert not any("Traceback" in text or "\n" in text for text in details), details
-        messages[node_id] = {text.split(" - ", 1)[-1] for text in details}
+        # Ours: "input - sentence" under custom_validation_failed; ComfyUI's own: its message, then the input.
+        texts = [
+            error["details"].split(" - ", 1)[-1]
+            if error["type"] == "custom_validation_failed"
+            else f"{error['message']} ({error['details']})"
+            for error in entry["errors"]
+        ]
+        assert not any("Traceback" in text or "\n" in text for text in texts), texts
+        messages[node_id] = texts
     return messages
 
 
@@ -57,15 +63,14 @@ def test_sdxl_base_checkpoint_is_refused_when_queued_naming_sdxl(server, queue_t
     finally:
         path.unlink()
     assert list(messages) == ["2"], messages
-    (message,) = messages["2"]
+    (message,) = messages["2"]  # filed once
     assert message.startswith(f"base_checkpoint '{name}' is an SDXL model") and "SD1.5" in message, message
 
 
 def test_missing_iclight_file_is_refused_once(server, queue_tool):
     messages = _refusal(queue_tool, server, _graph(queue_tool, "2.iclight_fbc=iclight_gone.safetensors"))
-    reply_errors = messages["2"]
-    assert list(messages) == ["2"] and len(reply_errors) == 1, messages
-    assert "iclight_fbc" in next(iter(reply_errors))
+    assert list(messages) == ["2"] and len(messages["2"]) == 1, messages
+    assert "iclight_fbc" in messages["2"][0]
 
 
 @pytest.mark.parametrize(
@@ -75,19 +80,36 @@ def test_missing_iclight_file_is_refused_once(server, queue_tool):
         (["9.height=60"], "9", "height must be a multiple of 8 pixels; got 60."),
         (["15.window_length=8", "15.window_overlap=8"], "15", "window_overlap must be smaller than window_length"),
         (["15.iie_factors=bright"], "15", "iie_factors must be numbers"),
+        (["15.window_overlap=40"], "15", "Value 40 bigger than max of 31 (window_overlap)"),  # ComfyUI's own
     ],
-    ids=["width 100", "height 60", "overlap equals length", "iie factors"],
+    ids=["width 100", "height 60", "overlap equals length", "iie factors", "overlap past its maximum"],
 )
-def test_settings_are_refused_when_queued(server, queue_tool, assignments, node_id, expected):
+def test_settings_are_refused_when_queued_once(server, queue_tool, assignments, node_id, expected):
     messages = _refusal(queue_tool, server, _graph(queue_tool, *assignments))
-    # ComfyUI files the message under each input the node's VALIDATE_INPUTS takes; it is one sentence.
     assert list(messages) == [node_id] and len(messages[node_id]) == 1, messages
-    assert next(iter(messages[node_id])).startswith(expected), messages
+    assert messages[node_id][0].startswith(expected), messages
 
 
-def test_nan_guidance_ends_the_job_in_one_sentence(server, queue_tool):
+@pytest.mark.parametrize(
+    "node_id, name, expected",
+    [
+        ("15", "text_scale", "text_scale must be a finite number; got nan."),
+        ("12", "intensity", "intensity must be a finite number; got nan."),
+    ],
+)
+def test_nan_numbers_are_refused_when_queued_once(server, queue_tool, node_id, name, expected):
     graph = _graph(queue_tool)
-    graph["15"]["inputs"]["text_scale"] = math.nan  # sent as NaN, which ComfyUI's JSON parser and range check pass
+    assert graph[node_id]["class_type"] in ("RelightVidSampler", "RelightVidLightPreset")
+    graph[node_id]["inputs"][name] = math.nan  # sent as NaN, which ComfyUI's JSON parser and range check pass
+    messages = _refusal(queue_tool, server, graph)
+    assert messages == {node_id: [expected]}, messages
+
+
+def test_nan_guidance_from_another_node_ends_the_job_in_one_sentence(server, queue_tool):
+    # A linked value is only known when the node runs: then the node refuses it.
+    graph = _graph(queue_tool)
+    graph["90"] = {"class_type": "PrimitiveFloat", "inputs": {"value": math.nan}}
+    graph["15"]["inputs"]["text_scale"] = ["90", 0]
     # Loading the full-size checkpoint on a busy CPU can hold the server's event loop for a while.
     client = queue_tool.Client(server.url, timeout=300.0)
     status, cause, files, _entry = queue_tool.run(client, graph, RUN_TIMEOUT, report=lambda _: None)

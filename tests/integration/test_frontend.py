@@ -1,6 +1,7 @@
 """Each UI workflow in ComfyUI's web frontend (headless Debian chromium): opened as a user opens a file, no
 missing-node dialog or page error, converted to the same API graph as its twin, queued from the Run button
-with the run shrunk to test size, finished successfully; a screenshot of each is saved."""
+with the run shrunk to test size, finished successfully; a screenshot of each is saved. And what the user is
+shown when the server refuses a bad widget value when queued."""
 
 from __future__ import annotations
 
@@ -98,3 +99,50 @@ def test_frontend_opens_converts_and_runs_the_workflow(frontend_results, path):
     assert converted == expected
     assert result["outcome"]["type"] == "execution_success", result["outcome"]
     assert Path(SCREENSHOTS / f"{path.stem}.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "tweaks, expected",
+    [
+        ({"15": {"iie_factors": "bright"}}, "iie_factors must be numbers"),
+        ({"15": {"window_length": 8, "window_overlap": 8}}, "window_overlap must be smaller than window_length (8)"),
+    ],
+    ids=["iie factors", "overlap equals length"],
+)
+def test_frontend_shows_a_refused_setting_once(server, tmp_path, tweaks, expected):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    server.post("/settings", SETTINGS)
+    path = WORKFLOWS / "relightvid_light_preset.json"
+    screenshot = SCREENSHOTS / f"refused_{'_'.join(tweaks['15'])}.png"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    job = tmp_path / "job.json"
+    job.write_text(
+        json.dumps(
+            {
+                "url": server.url,
+                "chromium": CHROMIUM,
+                "profile": str(tmp_path / "profile"),
+                "path": str(path),
+                "nodeCount": len(json.loads(path.read_text())["nodes"]),
+                # The test-size settings (the test's model files among them), then the bad value.
+                "tweaks": {
+                    node: {**values, **tweaks.get(node, {})} for node, values in {**tweaks, **_tweaks(path.stem, 1)}.items()
+                },
+                "expect": expected,
+                "screenshot": str(screenshot),
+            }
+        )
+    )
+    completed = subprocess.run(
+        ["node", str(HERE / "frontend.js"), "refuse", str(job)], capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    (result,) = json.loads(completed.stdout)
+    assert not result["errors"], result["errors"]
+    assert expected not in result["before"]
+    assert result["shown"].count(expected) == 1, result["shown"]
+    assert list(result["nodeErrors"]) == ["15"] and len(result["nodeErrors"]["15"]["errors"]) == 1, result["nodeErrors"]
+    assert result["marked"] == [], result["marked"]  # no widget is marked for a problem it does not have
+    assert screenshot.is_file()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _support.comfy_fakes import ENV_MAP_FILE, clip_frames, disc_masks
+from _support.comfy_fakes import ENV_MAP_FILE, clip_frames, disc_masks, queue_time_filings
 
 
 def _foreground(pack, vae, frames=None, mask=None, **overrides):
@@ -101,16 +101,21 @@ def test_light_preset_lights_the_chosen_side(pack, vae):
 
 
 def test_light_preset_validates_the_colour(pack):
-    assert pack.nodes["RelightVidLightPreset"].VALIDATE_INPUTS("#FFD8A8") is True
-    assert "hex colour" in pack.nodes["RelightVidLightPreset"].VALIDATE_INPUTS("orange")
+    node_class = pack.nodes["RelightVidLightPreset"]
+    assert queue_time_filings(pack.module, node_class, {"color": "#FFD8A8"}) == []
+    ((_name, message),) = queue_time_filings(pack.module, node_class, {"color": "orange"})
+    assert "hex colour" in message
 
 
 def test_hdr_map_renders_plates_from_the_input_folder(pack, vae):
     node_class = pack.nodes["RelightVidHDRMap"]
     assert ENV_MAP_FILE in node_class.INPUT_TYPES()["required"]["env_map"][0]
-    assert node_class.VALIDATE_INPUTS(ENV_MAP_FILE) is True
-    assert "not found" in node_class.VALIDATE_INPUTS("missing.hdr")
-    assert "must be a .hdr or .exr" in node_class.VALIDATE_INPUTS("photo.png")
+    assert queue_time_filings(pack.module, node_class, {"env_map": ENV_MAP_FILE}) == []
+    # When queued, ComfyUI's own list check refuses a file that is not there; a direct call names the input.
+    for name, message in (("missing.hdr", "not found"), ("photo.png", "must be a .hdr or .exr")):
+        assert [filed for filed, _ in queue_time_filings(pack.module, node_class, {"env_map": name})] == ["env_map"]
+        with pytest.raises(pack.core.InputError, match=message):
+            pack.node("RelightVidHDRMap").render(None, name, 0.0, 0.0, 90.0, 0.0, 0.0, "reinhard")
     assert len(node_class.IS_CHANGED(env_map=ENV_MAP_FILE)) == 64
     foreground, *_ = _foreground(pack, vae)
     background, preview = pack.node("RelightVidHDRMap").render(

@@ -11,7 +11,7 @@ import types
 
 import pytest
 import torch
-from _support.comfy_fakes import clip_frames, disc_masks
+from _support.comfy_fakes import clip_frames, disc_masks, queue_time_filings
 
 from relightvid_core.sampling import Conditions, Guidance, build_scheduler, noise_levels
 from relightvid_core.vae import SD_LATENT_SCALE
@@ -149,11 +149,12 @@ def test_guider_and_windows_need_comfyui(pack, native, lighting, clip):
         pack.node("RelightVidIIEGuider").guider(
             object(), foreground, background, clip.encode("x"), clip.encode(""), "0.5, 1.5", 7.5, 1.2
         )
-    with pytest.raises(pack.core.errors.InputError, match="window overlap must be"):
+    with pytest.raises(pack.core.errors.InputError, match="window_overlap must be smaller"):
         pack.node("RelightVidContextWindows").apply(object(), 4, 4, "pyramid", False)
 
 
 def test_iie_guider_validates_factors(pack):
     node = pack.nodes["RelightVidIIEGuider"]
-    assert node.VALIDATE_INPUTS("0.5, 1.0") is True
-    assert "iie_factors" in node.VALIDATE_INPUTS("bright")
+    assert queue_time_filings(pack.module, node, {"iie_factors": "0.5, 1.0"}) == []
+    ((_name, message),) = queue_time_filings(pack.module, node, {"iie_factors": "bright"})
+    assert "iie_factors" in message

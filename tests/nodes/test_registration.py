@@ -43,18 +43,24 @@ def test_registration_functions_take_every_input_explicitly(pack):
         parameters = inspect.signature(getattr(node_class, node_class.FUNCTION)).parameters
         assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values()), f"{node_id} takes **kwargs"
         types = node_class.INPUT_TYPES()
-        assert set(parameters) - {"self"} == set(_inputs(node_class)), node_id
-        for name in types.get("optional", {}):
-            assert parameters[name].default is None, f"optional {node_id}.{name} needs a default"
+        assert set(parameters) - {"self"} == set(_inputs(node_class)) | set(types.get("hidden", {})), node_id
+        for name in [*types.get("optional", {}), *types.get("hidden", {})]:
+            assert parameters[name].default is None, f"optional or hidden {node_id}.{name} needs a default"
 
 
-def test_registration_validate_inputs_checks_the_ranges_comfyui_skips(pack):
-    # ComfyUI skips its own min/max/combo checks for inputs VALIDATE_INPUTS names, so the method must do
-    # them itself: a number just outside its range is refused, naming the input.
+def test_registration_validate_inputs_names_one_input_and_checks_the_ranges_comfyui_skips(pack):
+    # ComfyUI files a VALIDATE_INPUTS result under every input it names, so it names one: a widget, or the
+    # hidden node id of the nodes that read their widgets from the queued prompt. ComfyUI skips its own
+    # min/max/combo checks for a named widget, so the method must do them itself.
+    node_id_input = pack.module.nodes.checks.NODE_ID
     for node_id, node_class in pack.nodes.items():
         if not hasattr(node_class, "VALIDATE_INPUTS"):
             continue
         parameters = inspect.signature(node_class.VALIDATE_INPUTS).parameters
+        assert len(parameters) == 1, node_id
+        if list(parameters) == [node_id_input]:
+            assert node_class.INPUT_TYPES()["hidden"] == {node_id_input: "UNIQUE_ID"}, node_id
+            continue
         defaults = {name: _inputs(node_class)[name][1].get("default") for name in parameters}
         for name in parameters:
             kind, options = _inputs(node_class)[name]

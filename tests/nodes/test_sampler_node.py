@@ -6,7 +6,7 @@ import types
 
 import pytest
 import torch
-from _support.comfy_fakes import clip_frames, disc_masks
+from _support.comfy_fakes import clip_frames, disc_masks, queue_time_filings
 
 SETTINGS = {
     "seed": 7,
@@ -107,14 +107,14 @@ def test_sampler_background_from_another_foreground_names_both_counts(pack, reli
 
 @pytest.mark.parametrize("text", ["", "0.5, x", "1.0, -1", "nan"])
 def test_sampler_validates_iie_factors(pack, text):
-    message = pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(text, 16, 4)
-    assert isinstance(message, str) and "iie_factors" in message
+    ((_name, message),) = queue_time_filings(pack.module, pack.nodes["RelightVidSampler"], {"iie_factors": text})
+    assert "iie_factors" in message
 
 
 def test_sampler_parses_factor_lists(pack):
     parse = pack.module.nodes.sampler.parse_factors
     assert parse("0.5, 0.75,1.0 1.25;1.5") == (0.5, 0.75, 1.0, 1.25, 1.5)
-    assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS("1.0", 16, 4) is True
+    assert queue_time_filings(pack.module, pack.nodes["RelightVidSampler"], {"iie_factors": "1.0"}) == []
 
 
 def test_sampler_interrupt_raises_without_changing_inputs(pack, relightvid_model, graph, monkeypatch):

@@ -1,13 +1,15 @@
 """Bad inputs entering through the nodes: each is refused in one sentence naming the input, without
 traceback-like text, leaving the input tensors and the model/input folders as they were.
 
-Queue-time cases call ``VALIDATE_INPUTS`` with what ComfyUI would pass (widget values; None for a link);
-node-entry cases call the node function as ComfyUI runs it (with values ComfyUI's own min/max check lets
+Queue-time cases validate a node as ComfyUI does when a prompt is queued (``queue_time_filings``): each
+problem must be filed once, in one sentence naming the input (or by ComfyUI's own range/list check under
+it); node-entry cases call the node function as ComfyUI runs it (with values ComfyUI's own min/max check lets
 through, NaN above all, or that a direct caller could pass).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -24,6 +26,7 @@ from _support.comfy_fakes import (
     FakeModel,
     clip_frames,
     disc_masks,
+    queue_time_filings,
 )
 from safetensors.torch import save_file
 
@@ -109,9 +112,18 @@ def graph(pack, vae, clip, settings):
 
 
 def refused_at_queue(pack, node_id: str, input_name: str, **values) -> None:
-    """``VALIDATE_INPUTS`` returns one sentence naming ``input_name`` and writes nothing."""
+    """Queued with the node's defaults and ``values``, exactly one problem is filed: ours, one sentence naming
+    ``input_name`` (under that input or the hidden node-id input), or ComfyUI's own check under
+    ``input_name``; nothing is written."""
     before = tree(pack.base)
-    assert_one_sentence(pack.nodes[node_id].VALIDATE_INPUTS(**values), input_name)
+    node_class = pack.nodes[node_id]
+    filings = queue_time_filings(pack.module, node_class, widget_defaults(node_class, **values))
+    assert len(filings) == 1, filings
+    ((filed_under, message),) = filings
+    ours = message.startswith(f"{filed_under} - ")
+    assert filed_under in (input_name, pack.module.nodes.checks.NODE_ID) if ours else filed_under == input_name, filings
+    if ours:
+        assert_one_sentence(message.removeprefix(f"{filed_under} - "), input_name)
     assert tree(pack.base) == before
 
 
@@ -142,6 +154,10 @@ SAMPLER_QUEUE_CASES = [
     ("infinite factor", {"iie_factors": "inf"}, "iie_factors"),
     ("NaN factor", {"iie_factors": "1.0 nan"}, "iie_factors"),
     ("too many factors", {"iie_factors": ", ".join(["1.0"] * 17)}, "iie_factors"),
+    ("NaN text guidance", {"text_scale": math.nan}, "text_scale"),
+    ("infinite image guidance", {"image_scale": math.inf}, "image_scale"),
+    ("NaN guidance rescale", {"guidance_rescale": math.nan}, "guidance_rescale"),
+    ("seed past 64 bits", {"seed": 2**64}, "seed"),
 ]
 
 
@@ -152,13 +168,50 @@ def _cases(cases: list[tuple]) -> dict:
 
 @pytest.mark.parametrize("values, input_name", **_cases(SAMPLER_QUEUE_CASES))
 def test_sampler_refuses_at_queue_time(pack, values, input_name):
-    defaults = {"iie_factors": "1.0", "window_length": 16, "window_overlap": 4}
-    refused_at_queue(pack, "RelightVidSampler", input_name, **{**defaults, **values})
+    refused_at_queue(pack, "RelightVidSampler", input_name, **values)
 
 
 def test_sampler_queue_check_passes_linked_inputs(pack):
-    # ComfyUI passes a linked widget as None: nothing to check before it runs.
-    assert pack.nodes["RelightVidSampler"].VALIDATE_INPUTS(None, None, None) is True
+    # A widget fed by another node has no value yet: nothing to check before it runs.
+    node_class = pack.nodes["RelightVidSampler"]
+    linked = {name: ["3", 0] for name in ("iie_factors", "window_length", "window_overlap", "text_scale")}
+    assert queue_time_filings(pack.module, node_class, widget_defaults(node_class, **linked)) == []
+
+
+def test_two_problems_of_a_node_are_filed_once_each_cause_first(pack):
+    # ComfyUI's own range check and ours both run; ours reports its first problem only, once.
+    node_class = pack.nodes["RelightVidSampler"]
+    values = widget_defaults(node_class, steps=0, iie_factors="bright", window_length=8, window_overlap=8)
+    filings = queue_time_filings(pack.module, node_class, values)
+    assert [name for name, _message in filings] == ["steps", pack.module.nodes.checks.NODE_ID], filings
+    assert "iie_factors" in filings[1][1]
+
+
+def test_queue_time_checks_pass_when_no_prompt_is_being_queued(pack):
+    # Validation outside POST /prompt (another pack calling it): the node checks at entry instead.
+    for node_class in pack.nodes.values():
+        parameters = inspect.signature(node_class.VALIDATE_INPUTS).parameters if hasattr(node_class, "VALIDATE_INPUTS") else {}
+        if list(parameters) == [pack.module.nodes.checks.NODE_ID]:
+            assert node_class.VALIDATE_INPUTS("1") is True, node_class.__name__
+
+
+QUEUED_NUMBER_CASES = [
+    ("foreground feather NaN", "RelightVidForeground", {"feather": math.nan}, "feather"),
+    ("light intensity NaN", "RelightVidLightPreset", {"intensity": math.nan}, "intensity"),
+    ("light softness infinite", "RelightVidLightPreset", {"softness": math.inf}, "softness"),
+    ("HDR yaw NaN", "RelightVidHDRMap", {"yaw": math.nan, "env_map": ENV_MAP_FILE}, "yaw"),
+    ("HDR exposure NaN", "RelightVidHDRMap", {"exposure": math.nan, "env_map": ENV_MAP_FILE}, "exposure"),
+    ("HDR yaw speed infinite", "RelightVidHDRMap", {"yaw_speed": -math.inf, "env_map": ENV_MAP_FILE}, "yaw_speed"),
+    ("schedule denoise NaN", "RelightVidSchedule", {"denoise": math.nan}, "denoise"),
+    ("guider text scale NaN", "RelightVidIIEGuider", {"text_scale": math.nan}, "text_scale"),
+    ("guider factors", "RelightVidIIEGuider", {"iie_factors": "0.5, x"}, "iie_factors"),
+    ("windows overlap = length", "RelightVidContextWindows", {"window_length": 8, "window_overlap": 8}, "window_overlap"),
+]
+
+
+@pytest.mark.parametrize("node_id, values, input_name", **_cases(QUEUED_NUMBER_CASES))
+def test_numbers_and_settings_are_refused_at_queue_time(pack, node_id, values, input_name):
+    refused_at_queue(pack, node_id, input_name, **values)
 
 
 SIZE_QUEUE_CASES = [
@@ -167,7 +220,7 @@ SIZE_QUEUE_CASES = [
     ("width 0", "RelightVidForeground", {"width": 0, "height": 512}, "width"),
     ("height past the maximum", "RelightVidForeground", {"width": 512, "height": 8200}, "height"),
     ("fit width 100", "RelightVidFitFrames", {"width": 100, "height": 512}, "width"),
-    ("fit height not whole", "RelightVidFitFrames", {"width": 512, "height": 512.5}, "height"),
+    ("fit height not a number", "RelightVidFitFrames", {"width": 512, "height": "tall"}, "height"),
 ]
 
 
@@ -278,9 +331,12 @@ def test_foreground_refuses_at_entry(pack, vae, settings, overrides, input_name)
     assert vae.calls == []  # refused before any work
 
 
-def test_fit_frames_refuses_a_size_at_entry(pack):
+@pytest.mark.parametrize("height", [100, 512.5])
+def test_fit_frames_refuses_a_size_at_entry(pack, height):
+    # 512.5 reaches a node only from a direct caller: ComfyUI makes an INT widget's value whole when queued.
     frames = clip_frames(2, 64, 64)
-    refused_at_entry(pack, lambda: pack.node("RelightVidFitFrames").fit("cover", 64, 100, 0, 1, 0, images=frames), "height", [frames])
+    node = pack.node("RelightVidFitFrames")
+    refused_at_entry(pack, lambda: node.fit("cover", 64, height, 0, 1, 0, images=frames), "height", [frames])
 
 
 @pytest.mark.parametrize("family, file_name", [("SDXL", SDXL_FILE), ("Flux", FLUX_FILE)])
