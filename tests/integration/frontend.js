@@ -25,6 +25,21 @@ async function openPage(context, url, errors) {
   return page;
 }
 
+// A page with the UI workflow at job.path opened through the app's file input, and the widgets set to
+// job.tweaks ({node id: {widget: value}}), as a user edits them.
+async function openWorkflow(context, job, errors) {
+  const page = await openPage(context, job.url, errors);
+  await (await page.$('#comfy-file-input')).setInputFiles(job.path);
+  await page.waitForFunction((n) => window.app.graph.nodes.length === n, job.nodeCount, { timeout: 30000 });
+  await page.evaluate((tweaks) => {
+    for (const [id, values] of Object.entries(tweaks)) {
+      const node = window.app.graph.getNodeById(Number(id));
+      for (const [name, value] of Object.entries(values)) node.widgets.find((x) => x.name === name).value = value;
+    }
+  }, job.tweaks);
+  return page;
+}
+
 async function build(context, job) {
   const results = [];
   for (const workflow of job.workflows) {
@@ -200,14 +215,8 @@ async function templates(context, job) {
 // Queue one workflow with widget edits and screenshot the sampler while it samples (its latent preview).
 async function preview(context, job) {
   const errors = [];
-  const page = await openPage(context, job.url, errors);
-  await (await page.$('#comfy-file-input')).setInputFiles(job.path);
-  await page.waitForFunction((n) => window.app.graph.nodes.length === n, job.nodeCount, { timeout: 30000 });
+  const page = await openWorkflow(context, job, errors);
   await page.evaluate((w) => {
-    for (const [id, values] of Object.entries(w.tweaks)) {
-      const node = window.app.graph.getNodeById(Number(id));
-      for (const [name, value] of Object.entries(values)) node.widgets.find((x) => x.name === name).value = value;
-    }
     // Count the sampler's preview images and fingerprint each, so the test can tell one still from a clip.
     window.__previews = 0;
     window.__fingerprints = [];
@@ -242,15 +251,7 @@ async function preview(context, job) {
 // node errors the canvas marks), and a screenshot.
 async function refuse(context, job) {
   const errors = [];
-  const page = await openPage(context, job.url, errors);
-  await (await page.$('#comfy-file-input')).setInputFiles(job.path);
-  await page.waitForFunction((n) => window.app.graph.nodes.length === n, job.nodeCount, { timeout: 30000 });
-  await page.evaluate((tweaks) => {
-    for (const [id, values] of Object.entries(tweaks)) {
-      const node = window.app.graph.getNodeById(Number(id));
-      for (const [name, value] of Object.entries(values)) node.widgets.find((x) => x.name === name).value = value;
-    }
-  }, job.tweaks);
+  const page = await openWorkflow(context, job, errors);
   const before = await page.evaluate(() => document.body.innerText);
   const run = page.getByRole('button', { name: /^Run$/ }).first();
   if (await run.count()) await run.click();
