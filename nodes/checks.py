@@ -32,11 +32,13 @@ def declared_inputs(node_class) -> dict[str, tuple]:
     return {**declared.get("required", {}), **declared.get("optional", {})}
 
 
-def numeric_inputs(node_class) -> dict[str, tuple[str, dict]]:
-    """name → (INT or FLOAT, widget options) of every numeric widget the node declares."""
+def numeric_inputs(node_class, declared: Mapping[str, tuple] | None = None) -> dict[str, tuple[str, dict]]:
+    """name → (INT or FLOAT, widget options) of every numeric widget the node declares (``declared``: its
+    :func:`declared_inputs`, when the caller already has them)."""
+    declared = declared_inputs(node_class) if declared is None else declared
     return {
         name: (spec[0], spec[1] if len(spec) > 1 else {})
-        for name, spec in declared_inputs(node_class).items()
+        for name, spec in declared.items()
         if spec[0] in NUMBER_KINDS
     }
 
@@ -96,7 +98,7 @@ def queued_problem(
     }
     number_problems = (
         number_problem(name, values[name], kind, options)
-        for name, (kind, options) in numeric_inputs(node_class).items()
+        for name, (kind, options) in numeric_inputs(node_class, declared).items()
         if name in values
     )
     own = own_problem(*(values.get(name) for name in names)) if own_problem is not None else None

@@ -14,17 +14,15 @@ from specs import (
     BACKGROUND,
     CHECKPOINT,
     ICLIGHT,
-    INPUT_SOURCES,
     MASK_SEQUENCE,
-    MODEL_NOTE,
     MOTION,
     OFFICIAL_FPS,
     SUBJECT,
-    TEST_SIZE_NOTE,
     _background_video_node,
     _foreground,
     _mask_sequence,
     _node,
+    template_note,
     write_api_files,
 )
 
@@ -204,14 +202,7 @@ TEST_SIZE_CPU_SECONDS = {
 
 
 def note_text(name: str) -> str:
-    _build, inputs, summary = WORKFLOWS[name]
-    measured = TEST_SIZE_CPU_SECONDS[name]
-    cpu = "not measured yet" if measured is None else f"{measured:.0f} {TEST_SIZE_NOTE}"
-    sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in inputs)
-    return (
-        f"{summary}\n\n{MODEL_NOTE}\nInputs (ComfyUI/input):\n{sources}\n\n"
-        f"Expected time: CPU: {cpu}. GPU: not measured yet."
-    )
+    return template_note(name, WORKFLOWS, TEST_SIZE_CPU_SECONDS)
 
 
 if __name__ == "__main__":

@@ -46,10 +46,6 @@ MODEL_NOTE = (
     f"- models/relightvid (or models/diffusion_models): {ICLIGHT} (IC-Light fbc, from lllyasviel/ic-light)\n"
     f"- models/relightvid: {MOTION} (RelightVid temporal weights, from aleafy/relightvid_models)\n"
 )
-# Measured with the integration server (tests/integration/test_frontend.py: ComfyUI --cpu on 2 cores of an
-# AMD EPYC, random full-size fp32 weights) at the test size: 64x64, 4 frames, 2 steps, from pressing Run to
-# the end of the run (model loading included). The templates' default size (512x512, 16 frames, 20 steps) was
-# not run on the CPU: one full-size U-Net forward of 8 frames at 256x256 alone takes about 15 s there.
 # Seconds from Run to done in the real frontend (tests/integration/test_frontend.py, ComfyUI's "Prompt executed
 # in" line) at test size, on 2 CPU cores that another test job shared; the first template's run includes
 # loading the models.
@@ -293,15 +289,20 @@ GROUPS = [
 ]
 
 
-def note_text(name: str) -> str:
-    _build, inputs, summary = WORKFLOWS[name]
+def template_note(name: str, workflows: dict = WORKFLOWS, cpu_seconds: dict = TEST_SIZE_CPU_SECONDS) -> str:
+    """The text of a template's Note: what it does, the model and input files, the measured time."""
+    _build, inputs, summary = workflows[name]
     sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in inputs)
-    measured = TEST_SIZE_CPU_SECONDS[name]
+    measured = cpu_seconds[name]
     cpu = f"{measured:.0f} {TEST_SIZE_NOTE}" if measured is not None else "not measured yet"
     return (
         f"{summary}\n\n{MODEL_NOTE}\nInputs (ComfyUI/input):\n{sources}\n\n"
         f"Expected time: CPU: {cpu}. GPU: not measured yet."
     )
+
+
+def note_text(name: str) -> str:
+    return template_note(name)
 
 
 def write_api_files(workflows: dict | None = None) -> list[Path]:
