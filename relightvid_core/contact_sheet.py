@@ -7,8 +7,6 @@ label in a column on the left.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import torch
 
 from .errors import InputError
 from .optional import require
+from .outputs import check_destination, publish
 
 DEFAULT_SHEET_FRAMES = 4
 MAX_SHEET_FRAMES = 64
@@ -98,34 +97,29 @@ def contact_sheet(
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write an (H, W, 3) RGB image in 0..1 as 8-bit, atomically (temporary name, then rename).
+    """Write an (H, W, 3) RGB image in 0..1 as 8-bit, atomically, creating missing folders.
 
-    The format follows the suffix (``.png`` recommended; anything OpenCV encodes).
+    The format follows the suffix (one of :data:`IMAGE_SUFFIXES`; ``.png`` recommended). The file is written
+    through :func:`~relightvid_core.outputs.publish`: under a temporary name, then renamed, with the mode the
+    umask gives; a failure leaves nothing behind.
 
     Raises:
-        InputError: the folder does not exist, OpenCV cannot encode that suffix, or the image holds NaN or
-            infinite values.
+        InputError: the path is a folder, has another suffix, cannot be written (a file in the way of a
+            folder, no permission), OpenCV cannot encode it, or the image holds NaN or infinite values.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(f"the folder of {path} does not exist; create it first.")
+    path = check_destination(path, "image", IMAGE_SUFFIXES)
     if not np.isfinite(np.asarray(image, np.float32)).all():
         raise InputError(f"the image for {path} contains NaN or infinite values; nothing was written.")
     cv2 = require("cv2", "writing images")
     pixels = np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
     try:
-        ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+        ok, encoded = cv2.imencode(path.suffix, cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
     except cv2.error as error:
         raise InputError(f"cannot write {path}: OpenCV does not encode {path.suffix!r} images; use .png.") from error
     if not ok:
         raise InputError(f"cannot write {path}: OpenCV failed to encode it; use .png.")
-    # A fresh name opened with "x" (not mkstemp, whose files are private 0600) keeps the user's umask.
-    temporary = path.with_name(f".{path.stem}.{secrets.token_hex(6)}{path.suffix}")
     try:
-        with temporary.open("xb") as stream:
-            stream.write(encoded.tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        publish([(path, lambda staged: staged.write_bytes(encoded.tobytes()))])
+    except OSError as error:  # the folder changed since the check, or the disk is full
+        raise InputError(f"the image {path} cannot be written ({error.strerror or error}).") from error
     return path

@@ -39,7 +39,7 @@ from .errors import InputError
 from .model_files import ICLIGHT_NAME, MOTION_NAME, SD_FOLDER, ModelFiles
 from .models import TINY, RelightVidUNet
 from .models.random_init import randomize_weights
-from .outputs import check_folder_writable, make_folders, remove_folders, staging_name
+from .outputs import apply_umask, check_folder_writable, make_folders, remove_folders, staging_name
 from .pipeline import BackgroundFile, Components, JobResult, SamplingSettings, VideoJob, run_video_job
 from .sampling import DEFAULT_IIE_FACTORS, ContextWindows, StepInfo
 from .values import SEED_MAX, check_seed
@@ -289,13 +289,14 @@ def write_tiny_models(folder: str | Path, seed: int = DEMO_SEED) -> ModelFiles:
     (sd / "unet").mkdir(parents=True, exist_ok=True)
     base = {key: value.half().contiguous() for key, value in tiny_unet(seed, in_channels=4).state_dict().items()}
     offsets = tiny_unet(seed + 1).state_dict()
-    save_file(
-        {k: v for k, v in base.items() if not is_motion_key(k)},
-        str(sd / "unet" / "diffusion_pytorch_model.safetensors"),
-    )
+    unet_file = sd / "unet" / "diffusion_pytorch_model.safetensors"
+    save_file({k: v for k, v in base.items() if not is_motion_key(k)}, str(unet_file))
     iclight = {k: (v * OFFSET_SCALE).half().contiguous() for k, v in offsets.items() if not is_motion_key(k)}
     save_file(iclight, str(folder / ICLIGHT_NAME))
     torch.save({"unet." + k: v for k, v in base.items() if is_motion_key(k)}, folder / MOTION_NAME)
     tiny_vae(seed + SEED_STRIDE).save_pretrained(str(sd / "vae"))
     _save_text_encoder(sd, tiny_text_encoder(seed + 2 * SEED_STRIDE))
+    # safetensors (under save_pretrained too) makes private 0600 files; give what it wrote the umask's mode.
+    for written in (unet_file, folder / ICLIGHT_NAME, sd / "vae", sd / "text_encoder"):
+        apply_umask(written)
     return ModelFiles(sd=sd, iclight=folder / ICLIGHT_NAME, motion=folder / MOTION_NAME)

@@ -4,10 +4,11 @@ All take clips in IMAGE layout, ``(T, H, W, 3)`` RGB in 0..1 (tensors or arrays)
 
 * **PSNR** against a reference: ``10·log10(1 / MSE)`` with the MSE pooled over every frame, pixel and
   channel (data range 1); ``inf`` for identical clips.
-* **SSIM** against a reference (Wang, Bovik, Sheikh & Simoncelli 2004, eq. 13): local means, variances and
-  covariance under an 11x11 Gaussian window of σ 1.5 (separable, borders mirrored), with
-  ``C1 = (0.01·L)²`` and ``C2 = (0.03·L)²``, L = 1; the SSIM map is averaged over the pixels at least 5 px
-  from the border (where the window lies inside the frame), then over channels and frames. 1 for identical
+* **SSIM** against a reference (Wang, Bovik, Sheikh & Simoncelli 2004, eq. 13), kornia's
+  ``kornia.metrics.ssim``: local means, variances and covariance under an 11x11 Gaussian window of σ 1.5
+  (separable), with ``C1 = (0.01·L)²`` and ``C2 = (0.03·L)²``, L = 1; the SSIM map is averaged over the
+  pixels at least 5 px from the border (where the window lies inside the frame; a frame 10 px or less across
+  is mirrored by 5 px first, so that all its pixels count), then over channels and frames. 1 for identical
   clips. Per frame this is scikit-image's ``structural_similarity(..., gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=1, channel_axis=-1)``, and PSNR is its ``peak_signal_noise_ratio``
   with ``data_range=1`` on the whole clip (tests/core/test_metrics_skimage.py checks both).
@@ -19,7 +20,7 @@ All take clips in IMAGE layout, ``(T, H, W, 3)`` RGB in 0..1 (tensors or arrays)
   frame are excluded, and so are occluded ones, found by the forward–backward check of Sundaram et al.
   2010 (``|f + b̃|² > 0.01·(|f|² + |b̃|²) + 0.5``, b̃ the backward flow warped like the frame). The clip's
   warp error is the mean over its T−1 pairs. 0 for a still clip; lower is more consistent. It needs OpenCV
-  (any one OpenCV wheel, see ``optional.py``); the other metrics need only numpy.
+  (any one OpenCV wheel, see ``optional.py``); the other metrics need only required dependencies.
 * **Flicker index**: the mean absolute change of per-frame mean luminance between consecutive frames,
   ``mean_t |Y(t+1) − Y(t)|`` with Rec. 709 luma weights on the (gamma-encoded) values, in 0..1 units.
   Global brightness flicker shows here even when the warp error hides it in noise.
@@ -33,18 +34,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .conditioning.geometry import SizePolicy, fit_to_size
 from .errors import InputError
 from .optional import require
+from .values import counted
 from .video_io import read_video
 
 DATA_RANGE = 1.0
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709
-# SSIM constants of Wang et al. 2004.
-SSIM_K1, SSIM_K2 = 0.01, 0.03
-SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
+# SSIM window of Wang et al. 2004 (kornia's window is a Gaussian of sigma 1.5 and takes the size; its
+# constants are Wang et al.'s K1 = 0.01, K2 = 0.03).
+SSIM_WINDOW = 11
 # Farnebäck settings of OpenCV's own dense-flow sample: pyramid scale, levels, window, iterations, poly_n, poly_sigma.
 FARNEBACK = {"pyr_scale": 0.5, "levels": 3, "winsize": 15, "iterations": 3, "poly_n": 5, "poly_sigma": 1.2, "flags": 0}
 # Forward-backward consistency thresholds of Sundaram, Brox & Keutzer 2010.
@@ -62,8 +63,8 @@ def _pair(video, reference, other: str = "reference") -> tuple[np.ndarray, np.nd
     video, reference = _as_clip(video, "video"), _as_clip(reference, other)
     if video.shape != reference.shape:
         raise InputError(
-            f"the video is {video.shape[0]} frames of {video.shape[2]}x{video.shape[1]} but the {other} is "
-            f"{reference.shape[0]} frames of {reference.shape[2]}x{reference.shape[1]}; they must match."
+            f"the video is {counted(video.shape[0], 'frame')} of {video.shape[2]}x{video.shape[1]} but the {other} is "
+            f"{counted(reference.shape[0], 'frame')} of {reference.shape[2]}x{reference.shape[1]}; they must match."
         )
     return video, reference
 
@@ -80,39 +81,24 @@ def psnr(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray)
     return math.inf if mse == 0.0 else 10.0 * math.log10(DATA_RANGE**2 / mse)
 
 
-def _gaussian_window() -> np.ndarray:
-    offsets = np.arange(SSIM_WINDOW) - SSIM_WINDOW // 2
-    weights = np.exp(-(offsets**2) / (2.0 * SSIM_SIGMA**2))
-    return weights / weights.sum()
-
-
-def _blur(image: np.ndarray) -> np.ndarray:
-    """Separable Gaussian filter of an (H, W, C) image, borders mirrored (… c b a | a b c …)."""
-    radius, window = SSIM_WINDOW // 2, _gaussian_window()
-    padded = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
-    rows = sliding_window_view(padded, SSIM_WINDOW, axis=0) @ window
-    return sliding_window_view(rows, SSIM_WINDOW, axis=1) @ window
-
-
-def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Wang et al.'s SSIM map of two (H, W, C) images (per channel)."""
-    c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
-    mu_x, mu_y = _blur(x), _blur(y)
-    var_x = _blur(x * x) - mu_x * mu_x
-    var_y = _blur(y * y) - mu_y * mu_y
-    covariance = _blur(x * y) - mu_x * mu_y
-    return ((2 * mu_x * mu_y + c1) * (2 * covariance + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
-
-
 def ssim_per_frame(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(T,) mean structural similarity of each frame (module docstring)."""
+    """(T,) mean structural similarity of each frame (module docstring), computed with kornia's SSIM map."""
+    from kornia.metrics import ssim as ssim_map  # a required dependency; kornia costs a second to import
+
     video, reference = _pair(video, reference)
     margin = SSIM_WINDOW // 2
     height, width = video.shape[1:3]
-    # Average only where the window lies inside the frame; tiny frames keep every pixel.
-    rows = slice(margin, height - margin) if height > 2 * margin else slice(None)
-    columns = slice(margin, width - margin) if width > 2 * margin else slice(None)
-    return np.array([_ssim_map(x, y)[rows, columns].mean() for x, y in zip(video, reference, strict=True)])
+    # kornia's "valid" map holds the pixels whose window lies inside the frame. A frame too small to have any
+    # is mirrored first (… c b a | a b c …), so that every one of its pixels has a whole window and counts.
+    pad_rows = (margin, margin) if height <= 2 * margin else (0, 0)
+    pad_columns = (margin, margin) if width <= 2 * margin else (0, 0)
+    scores = []
+    for x, y in zip(video, reference, strict=True):  # one frame at a time: five float64 maps per frame
+        x, y = (np.pad(image, (pad_rows, pad_columns, (0, 0)), mode="symmetric") for image in (x, y))
+        x, y = (torch.from_numpy(image).permute(2, 0, 1)[None] for image in (x, y))
+        # eps 0: kornia adds eps to the denominator, which is at least C1·C2 > 0 without it.
+        scores.append(float(ssim_map(x, y, SSIM_WINDOW, max_val=DATA_RANGE, eps=0.0, padding="valid").mean()))
+    return np.array(scores)
 
 
 def ssim(video: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
@@ -332,7 +318,7 @@ def fit_flow_clip(
     """
     if flow_clip.shape[0] < frames:
         raise InputError(
-            f"the flow clip has {flow_clip.shape[0]} frames but the video has {frames}; give the clip the video "
+            f"the flow clip has {counted(flow_clip.shape[0], 'frame')} but the video has {frames}; give the clip the video "
             "was made from."
         )
     flow_clip = flow_clip[:frames]

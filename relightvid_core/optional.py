@@ -18,8 +18,9 @@ INSTALL_HINTS = {
         "OpenCV (the cv2 module), which is not importable here: install one OpenCV wheel such as "
         "`pip install opencv-python-headless`, or keep the opencv-python another package brought, never both"
     ),
-    "OpenEXR": "the OpenEXR package, which is not importable here: `pip install OpenEXR`",
     "av": "PyAV, which is not importable here: `pip install av`",
+    # Ray is an optional extra of this package; its Data library brings pyarrow and pandas along.
+    "ray.data": 'Ray with Ray Data, which is not importable here: `pip install "relightvid[ray]"`',
 }
 
 

@@ -5,11 +5,14 @@ name, a suffix the writer cannot produce, a file standing where a folder should 
 permission). :func:`publish` writes every file of a run under a temporary name beside its target, creating
 missing folders, and renames them into place only when all are complete; a failure or an interruption
 removes the temporaries and every folder it created, and leaves files already at the targets untouched.
+Every file it publishes gets the mode the user's umask gives a new file (:func:`apply_umask`).
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Collection, Sequence
@@ -80,6 +83,51 @@ def staging_name(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{secrets.token_hex(6)}.partial{target.suffix}")
 
 
+STAGING_TOKEN = re.compile(r"[0-9a-f]{12}")
+
+
+def remove_staged(target: Path) -> list[Path]:
+    """Remove what writers of ``target`` staged and never renamed (a process killed mid-write leaves its
+    temporary file behind); return what was removed. Only names :func:`staging_name` makes are touched."""
+    removed = []
+    prefix, suffix = f".{target.stem}.", f".partial{target.suffix}"
+    for candidate in target.parent.glob(f".{glob.escape(target.stem)}.*.partial{glob.escape(target.suffix)}"):
+        token = candidate.name[len(prefix) : -len(suffix)]
+        if not STAGING_TOKEN.fullmatch(token):
+            continue
+        if candidate.is_dir():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
+
+
+def file_mode() -> int:
+    """The permission bits the process's umask gives a new file (0o644 under the usual umask 022)."""
+    # Linux states the umask in /proc; elsewhere it can only be read by setting it and setting it back, which
+    # would briefly apply to files other threads create.
+    try:
+        umask = int(re.search(r"^Umask:\s*([0-7]+)$", Path("/proc/self/status").read_text(), re.MULTILINE)[1], 8)
+    except (OSError, TypeError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def apply_umask(path: Path) -> None:
+    """Give ``path`` (a file, or every file under a folder) the mode the umask gives a new file.
+
+    Some writers make private files whatever the umask: safetensors writes through a temporary file of mode
+    0600 and renames it onto the name it was given, and diffusers' ``save_pretrained`` writes with safetensors.
+    """
+    mode = file_mode()
+    files = [path] if path.is_file() else [entry for entry in path.rglob("*") if entry.is_file()]
+    for file in files:
+        if not file.is_symlink():
+            os.chmod(file, mode)
+
+
 def publish(writes: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
     """Write several files as one: each ``write(temporary)`` beside its target, then all renamed into place.
 
@@ -93,6 +141,7 @@ def publish(writes: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
             created += make_folders(target.parent)
             staged.append((staging_name(target), target))
             write(staged[-1][0])
+            apply_umask(staged[-1][0])
         for temporary, target in staged:
             os.replace(temporary, target)
     except BaseException:

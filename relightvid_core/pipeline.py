@@ -54,7 +54,7 @@ from .vae import (
     decode_latents,
     encode_frames,
 )
-from .values import Range, check_number, check_seed, check_whole
+from .values import Range, check_number, check_seed, check_whole, counted
 from .video_io import VIDEO_FORMATS, read_image, read_video, write_video
 
 if TYPE_CHECKING:  # the network imports diffusers (seconds); callers bring a built one
@@ -472,9 +472,10 @@ class JobPlan:
 
     def __str__(self) -> str:
         return (
-            f"{self.frames} frames at {self.width}x{self.height}: the VAE encodes {self.encoded_frames} frames, "
-            f"then {self.steps} steps of {self.unet_evaluations} U-Net evaluations in all, then the VAE decodes "
-            f"{self.frames} frames"
+            f"{counted(self.frames, 'frame')} at {self.width}x{self.height}: the VAE encodes "
+            f"{counted(self.encoded_frames, 'frame')}, then {counted(self.steps, 'step')} of "
+            f"{counted(self.unet_evaluations, 'U-Net evaluation')} in all, then the VAE decodes "
+            f"{counted(self.frames, 'frame')}"
         )
 
 

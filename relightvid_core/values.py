@@ -72,3 +72,8 @@ def check_whole(name: str, value: object, low: int, high: int | None = None) -> 
 def check_seed(name: str, value: object) -> int:
     """A noise seed: a whole number in 0..2**64−1 (what torch's generators take)."""
     return check_whole(name, value, 0, SEED_MAX)
+
+
+def counted(count: int, noun: str) -> str:
+    """``count`` with its noun, singular for one: ``counted(1, "frame")`` → "1 frame", else "2 frames"."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")

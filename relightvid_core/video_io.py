@@ -23,6 +23,7 @@ import torch
 from .errors import InputError
 from .outputs import staging_name
 from .optional import require
+from .values import counted
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,23 @@ DEFAULT_CRF = 18
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # Fps given as a float is stored as a fraction; 1001 keeps NTSC rates such as 29.97 = 30000/1001 exact.
 FPS_DENOMINATOR_LIMIT = 1001
+# The FFmpeg demuxers read as videos (PyAV's ``container.format.name``) → the name users know. FFmpeg opens
+# much else as a "video": a text file through its tty demuxer (it renders the text), a still image as one frame
+# (image2 and the *_pipe image demuxers), subtitles, lavfi graphs; none of those is a clip, so only real video
+# containers are read. Animated GIFs are clips (every frame decoded with its delay), so GIF is among them; a
+# one-frame GIF is then a one-frame clip, like a one-frame MP4 (stills go through read_image).
+VIDEO_CONTAINERS = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "MP4/MOV",
+    "matroska,webm": "MKV/WebM",
+    "avi": "AVI",
+    "flv": "FLV",
+    "mpegts": "MPEG-TS",
+    "mpeg": "MPEG-PS",
+    "ogg": "Ogg",
+    "asf": "WMV/ASF",
+    "mxf": "MXF",
+    "gif": "GIF",
+}
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -115,6 +133,33 @@ def read_mask(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(np.clip(_to_unit_range(image, path), 0.0, 1.0))
 
 
+def mask_folder_files(folder: str | Path, count: int, allow_extra: bool = False) -> list[Path]:
+    """The mask files of ``count`` frames in the official layout (``0000.png`` …), checked but not read.
+
+    Raises:
+        InputError: as :func:`read_mask_folder`, for everything but the masks' contents.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"mask folder {folder} does not exist or is not a folder.")
+    if count < 1:
+        raise InputError(f"count must be at least 1 frame, got {count}.")
+    numbered = sorted(int(m.group(1)) for name in os.listdir(folder) if (m := MASK_NAME_PATTERN.match(name)))
+    if len(numbered) != count and not (allow_extra and len(numbered) > count):
+        raise InputError(
+            f"mask folder {folder} holds {counted(len(numbered), 'mask')} named %04d.png, but the video has {counted(count, 'frame')}; "
+            "every frame needs exactly one mask."
+        )
+    missing = sorted(set(range(count)) - set(numbered))
+    if missing:
+        names = ", ".join(MASK_NAME_FORMAT.format(k) for k in missing[:3]) + (", …" if len(missing) > 3 else "")
+        raise InputError(
+            f"mask folder {folder} lacks the masks of {counted(len(missing), 'frame')} ({names}); "
+            f"expected 0000.png to {MASK_NAME_FORMAT.format(count - 1)}."
+        )
+    return [folder / MASK_NAME_FORMAT.format(k) for k in range(count)]
+
+
 def read_mask_folder(folder: str | Path, count: int, allow_extra: bool = False) -> torch.Tensor:
     """Read the official mask layout: ``0000.png`` … ``<count-1 as %04d>.png`` in ``folder``, one per frame.
 
@@ -133,25 +178,7 @@ def read_mask_folder(folder: str | Path, count: int, allow_extra: bool = False) 
         InputError: the folder is missing, holds a different number of masks than ``count`` (both numbers
             are named), lacks the mask of some frame, holds an unreadable mask, or masks of different sizes.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"mask folder {folder} does not exist or is not a folder.")
-    if count < 1:
-        raise InputError(f"count must be at least 1 frame, got {count}.")
-    numbered = sorted(int(m.group(1)) for name in os.listdir(folder) if (m := MASK_NAME_PATTERN.match(name)))
-    if len(numbered) != count and not (allow_extra and len(numbered) > count):
-        raise InputError(
-            f"mask folder {folder} holds {len(numbered)} masks named %04d.png, but the video has {count} frames; "
-            "every frame needs exactly one mask."
-        )
-    missing = sorted(set(range(count)) - set(numbered))
-    if missing:
-        names = ", ".join(MASK_NAME_FORMAT.format(k) for k in missing[:3]) + (", …" if len(missing) > 3 else "")
-        raise InputError(
-            f"mask folder {folder} lacks the masks of {len(missing)} frames ({names}); "
-            f"expected 0000.png to {MASK_NAME_FORMAT.format(count - 1)}."
-        )
-    masks = [read_mask(folder / MASK_NAME_FORMAT.format(k)) for k in range(count)]
+    masks = [read_mask(path) for path in mask_folder_files(folder, count, allow_extra)]
     sizes = {tuple(mask.shape) for mask in masks}
     if len(sizes) > 1:
         raise InputError(f"masks in {folder} must all have one size, found sizes (H, W) {sorted(sizes)}.")
@@ -162,7 +189,7 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
     """Decode the first video stream of a file.
 
     Args:
-        path: the video file (anything FFmpeg reads: mp4, mov, webm, ...).
+        path: the video file, in one of :data:`VIDEO_CONTAINERS` (mp4, mov, mkv, webm, ...).
         max_frames: read at most this many frames from the start (None: all).
 
     Returns:
@@ -170,7 +197,8 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
         fps: the stream's average frame rate (0.0 when the container does not say).
 
     Raises:
-        InputError: the file is missing, is not a video, or holds no frame; ``max_frames`` < 1.
+        InputError: the file is missing, is not a video (e.g. text or a still image), or holds no frame;
+            ``max_frames`` < 1.
     """
     path = Path(path)
     _require_file(path, "video")
@@ -179,10 +207,8 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
     av = require("av", "reading videos")
     frames: list[np.ndarray] = []
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(f"{path} holds no video stream.")
-            stream = container.streams.video[0]
+        with _open_video(path) as container:
+            stream = _video_stream(container, path)
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else 0.0
             for frame in container.decode(stream):
@@ -354,12 +380,26 @@ class VideoInfo:
 
 
 def _open_video(source: VideoSource):
+    """Open ``source`` with PyAV, as a video container (:data:`VIDEO_CONTAINERS`); every reader opens videos here.
+
+    Raises:
+        InputError: the file is missing, or FFmpeg reads it as something else (text, a still image, subtitles).
+        av.FFmpegError: FFmpeg cannot read it at all (each caller turns it into an InputError naming the file).
+    """
     av = require("av", "reading videos")
     if isinstance(source, (str, Path)):
         _require_file(Path(source), "video")
-        return av.open(str(source))
-    source.seek(0)
-    return av.open(source)
+        container = av.open(str(source))
+    else:
+        source.seek(0)
+        container = av.open(source)
+    if container.format.name not in VIDEO_CONTAINERS:
+        container.close()
+        raise InputError(
+            f"{_source_name(source)} is a {container.format.long_name} ({container.format.name}) file, not a "
+            f"video; expected a video file ({', '.join(VIDEO_CONTAINERS.values())})."
+        )
+    return container
 
 
 def _video_stream(container, source: VideoSource):
@@ -488,7 +528,7 @@ def mask_sequence_files(spec: str | Path, expected_count: int | None = None) -> 
     if expected_count is not None and len(numbered) != expected_count:
         kind = "more" if len(numbered) > expected_count else "fewer"
         raise InputError(
-            f"mask sequence {spec} holds {len(numbered)} masks, {kind} than the video's {expected_count} frames; "
+            f"mask sequence {spec} holds {counted(len(numbered), 'mask')}, {kind} than the video's {counted(expected_count, 'frame')}; "
             "every frame needs exactly one mask."
         )
     return [numbered[k] for k in range(first, last + 1)]

@@ -13,6 +13,7 @@ import logging
 import torch
 
 from ..errors import InputError
+from ..values import counted
 from .geometry import SizePolicy, apply_geometry, plan_geometry
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def background_indices(
     if policy is LengthPolicy.TRIM:
         if source_count < count:
             raise InputError(
-                f"length policy 'trim' only shortens: the background has {source_count} frames but the foreground "
+                f"length policy 'trim' only shortens: the background has {counted(source_count, 'frame')} but the foreground "
                 f"has {count}; use loop, ping_pong, hold or stretch."
             )
         return list(range(count))

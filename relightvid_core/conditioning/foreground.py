@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..optional import require
+from ..values import counted
 from ..video_io import read_mask_folder, read_video
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _as_mask_sequence(masks: torch.Tensor, frame_count: int) -> torch.Tensor:
         raise InputError(f"masks must be (T, H, W) or (H, W) in 0..1, got shape {tuple(masks.shape)}.")
     if masks.shape[0] not in (1, frame_count):
         raise InputError(
-            f"masks has {masks.shape[0]} frames but frames has {frame_count}; give one mask per frame, "
+            f"masks has {counted(masks.shape[0], 'frame')} but frames has {frame_count}; give one mask per frame, "
             "or a single mask for all frames."
         )
     return masks.float()

@@ -36,6 +36,13 @@ HDR_SUFFIXES = {".hdr", ".pic"}  # Radiance RGBE
 EXR_SUFFIXES = {".exr"}
 # Display gamma for plates: the sRGB curve is close to a 2.2 power.
 DEFAULT_GAMMA = 2.2
+# Radiance·2^exposure at and above this shows as exactly 1 under both operators (x/(1+x) rounds to 1 in
+# float32 from 2^25 on), so tonemap clamps there before scaling and the product never overflows float32.
+SATURATED = 2.0**32
+# Map values are clamped here before they are averaged or interpolated, so that sums of texels stay finite in
+# float32 (max ~2^128). Nothing visible changes: even at the lowest exposure, 2^-EXPOSURE_STOPS, a texel this
+# bright saturates every plate pixel it weighs at least 2^-45 in, clamped or not.
+RADIANCE_CEILING = 2.0**100
 
 
 class ToneMap(str, enum.Enum):
@@ -73,7 +80,8 @@ def _read_radiance(path: Path) -> np.ndarray:
 
 
 def _read_exr(path: Path) -> np.ndarray:
-    OpenEXR = require("OpenEXR", "reading .exr maps")  # noqa: N806 (the module's own name)
+    import OpenEXR  # required; imported when an .exr is read, so that importing the library stays cheap
+
     try:
         with OpenEXR.File(str(path), separate_channels=True) as exr:
             channels = {name: np.asarray(channel.pixels) for name, channel in exr.channels().items()}
@@ -144,7 +152,9 @@ def tonemap(
         raise InputError(f"operator must be one of {', '.join(t.value for t in ToneMap)}, got {operator!r}.") from error
     check_number("gamma", gamma, Range(0.0, open_low=True))
     check_number("exposure", exposure, EXPOSURE_RANGE)
-    scaled = radiance.float().clamp_min(0.0) * (2.0**exposure)
+    gain = 2.0**exposure
+    # Clamped before scaling: bright radiance times 2^30 would overflow to inf, and inf/(1+inf) is NaN.
+    scaled = radiance.float().clamp(0.0, SATURATED / gain) * gain
     mapped = scaled / (1.0 + scaled) if operator is ToneMap.REINHARD else scaled.clamp(0.0, 1.0)
     return mapped.pow(1.0 / gamma) if gamma != 1.0 else mapped
 
@@ -167,8 +177,9 @@ def check_view(yaw: float = 0.0, pitch: float = 0.0, fov: float = 60.0, yaw_spee
 
 
 def _as_radiance(env: torch.Tensor | np.ndarray | str | Path) -> torch.Tensor:
+    """The map as (He, We, 3) float32 radiance in 0..``RADIANCE_CEILING``, read from a path or checked."""
     if isinstance(env, (str, Path)):
-        return read_env_map(env)
+        env = read_env_map(env)
     env = torch.as_tensor(env).float()
     if env.ndim != 3 or env.shape[-1] != 3 or min(env.shape[:2]) < 2:
         raise InputError(
@@ -176,7 +187,7 @@ def _as_radiance(env: torch.Tensor | np.ndarray | str | Path) -> torch.Tensor:
         )
     if not torch.isfinite(env).all() or (env < 0).any():
         env = torch.from_numpy(_sanitize(env.detach().cpu().numpy(), "the environment map"))
-    return env
+    return env.clamp_max(RADIANCE_CEILING)
 
 
 def _shrink_for(env: torch.Tensor, texels_around: int) -> torch.Tensor:

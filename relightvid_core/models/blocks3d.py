@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
+from einops import rearrange
 from torch import nn
 
 from .chunks import slices
@@ -73,14 +74,12 @@ def group_norm(norm: nn.GroupNorm, hidden_states: torch.Tensor, num_frames: int,
     """
     if not across_frames or num_frames == 1:
         return norm(hidden_states)
-    batch_frames, channels, height, width = hidden_states.shape
-    clip_view = (
-        hidden_states.permute(0, 2, 3, 1)
-        .reshape(batch_frames // num_frames, num_frames * height, width, channels)
-        .permute(0, 3, 1, 2)
-    )
+    # Of a channels-last tensor (the U-Net's layout) the clip view is a view; any other layout is made one first,
+    # so the statistics are summed in the same order whatever the caller passes.
+    channels_last = hidden_states.contiguous(memory_format=torch.channels_last)
+    clip_view = rearrange(channels_last, "(b f) c h w -> b c (f h) w", f=num_frames)
     normed = F.group_norm(clip_view, norm.num_groups, norm.weight, norm.bias, norm.eps)
-    return normed.permute(0, 2, 3, 1).reshape(batch_frames, height, width, channels).permute(0, 3, 1, 2)
+    return rearrange(normed, "b c (f h) w -> (b f) c h w", f=num_frames)
 
 
 class ResnetBlock3D(nn.Module):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
+from einops import rearrange
 from torch import nn
 
 from .blocks3d import BlockSpec, Clip, CrossContext, DownBlock3D, MidBlock3D, UpBlock3D, group_norm
@@ -214,9 +215,7 @@ class RelightVidUNet(ModelMixin, ConfigMixin):
         temb = self.time_embedding(self.time_proj(self._timesteps(timestep, batch, sample.device)).to(dtype))
 
         # 2. fold frames into the batch (B outer, F inner), channels-last; the text stays one row per clip
-        hidden_states = (
-            sample.to(dtype).permute(0, 2, 3, 4, 1).reshape(batch * frames, height, width, channels).permute(0, 3, 1, 2)
-        )
+        hidden_states = rearrange(sample.to(dtype), "b c f h w -> (b f) h w c").permute(0, 3, 1, 2)
         per_frame = None
         if hdr_tokens is not None:
             context_width = encoder_hidden_states.shape[-1]
@@ -246,8 +245,7 @@ class RelightVidUNet(ModelMixin, ConfigMixin):
         # 6. out
         hidden_states = F.silu(group_norm(self.conv_norm_out, hidden_states, frames, not self.config.use_inflated_groupnorm))
         hidden_states = self.conv_out(hidden_states)
-        out_channels = hidden_states.shape[1]
-        return hidden_states.reshape(batch, frames, out_channels, height, width).transpose(1, 2).contiguous()
+        return rearrange(hidden_states, "(b f) c h w -> b c f h w", b=batch).contiguous()
 
     @staticmethod
     def _timesteps(timestep: torch.Tensor | float | int, batch: int, device: torch.device) -> torch.Tensor:

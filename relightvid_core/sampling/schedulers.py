@@ -9,6 +9,8 @@ ComfyUI's ``normal`` schedule, their first step starts at the top of the trainin
 from __future__ import annotations
 
 import importlib
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,17 @@ TRAIN_SCHEDULE = {
     "prediction_type": "epsilon",
 }
 SIGMA_SPACING = {"timestep_spacing": "trailing"}
+# What NumPy 2 says when diffusers' sigma schedulers call np.array() on a torch tensor, whose __array__ takes no
+# `copy` argument; the call is inside diffusers (their __init__ and set_timesteps), so it cannot be avoided here.
+NUMPY_COPY_DEPRECATION = r"__array__ implementation doesn't accept a copy keyword"
+
+
+@contextmanager
+def _numpy_copy_deprecation_ignored():
+    """Silence exactly that DeprecationWarning around the diffusers calls that raise it; nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=NUMPY_COPY_DEPRECATION, category=DeprecationWarning)
+        yield
 
 
 @dataclass(frozen=True)
@@ -42,7 +55,8 @@ class SchedulerSpec:
     def build(self) -> SchedulerMixin:
         # diffusers costs seconds to import; the table is read at start-up (names), the classes only here.
         scheduler_class = getattr(importlib.import_module("diffusers"), self.class_name)
-        return scheduler_class(**TRAIN_SCHEDULE, **self.settings)
+        with _numpy_copy_deprecation_ignored():
+            return scheduler_class(**TRAIN_SCHEDULE, **self.settings)
 
 
 SCHEDULERS: dict[str, SchedulerSpec] = {
@@ -98,7 +112,8 @@ def build_scheduler(name: str, steps: int, device: torch.device | str = "cpu") -
     if not (is_whole_number(steps) and 1 <= steps <= most):
         raise InputError(f"steps must be an integer in 1..{most}; got {steps!r}.")
     scheduler = spec.build()
-    scheduler.set_timesteps(steps, device=device)
+    with _numpy_copy_deprecation_ignored():
+        scheduler.set_timesteps(steps, device=device)
     return scheduler
 
 

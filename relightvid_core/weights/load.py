@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from safetensors.torch import save_file
 
 from ..errors import WeightFormatError
 from ..models.configs import FULL_FBC, MotionVariant, config_for_variant
+from ..outputs import publish
 from .convert import (
     MOTION_FORMATS,
     add_iclight_offset,
@@ -287,17 +287,14 @@ def load_relightvid_unet(
 def save_merged_unet(model: RelightVidUNet, path: str | Path) -> Path:
     """Write ``model`` as one safetensors file (with its config) that :func:`load_relightvid_unet` accepts.
 
-    The file is written next to ``path`` and renamed into place, so a failure leaves no partial file.
+    The file is written next to ``path`` and renamed into place (:func:`~relightvid_core.outputs.publish`), so
+    a failure leaves no partial file; missing folders are created, and the file gets the umask's mode.
     """
     path = Path(path)
     config = {key: value for key, value in dict(model.config).items() if not key.startswith("_")}
     metadata = {METADATA_FORMAT: MERGED_FORMAT_TAG, METADATA_CONFIG: json.dumps(config)}
-    partial = path.with_name(path.name + ".partial")
-    try:
-        save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(partial), metadata=metadata)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    tensors = {key: value.contiguous() for key, value in model.state_dict().items()}
+    publish([(path, lambda staged: save_file(tensors, str(staged), metadata=metadata))])
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from relightvid_core.conditioning import ICLIGHT_GRAY, OFFICIAL_GRAY, composite_foreground, read_official_clip
+from relightvid_core.conditioning.foreground import FEATHER_SIGMAS, prepare_masks
 from relightvid_core.errors import InputError
 from relightvid_core.video_io import write_video
 
@@ -129,3 +131,39 @@ def test_official_assets_smoke(assets_dir):
     assert clip.frames.shape == (16, 512, 512, 3) and clip.masks.shape == (16, 512, 512)
     out = composite_foreground(clip.frames, clip.masks)
     assert out.shape == clip.frames.shape and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+
+
+# Grow and feather are OpenCV's dilate/erode and GaussianBlur; scipy.ndimage (through scikit-image, in the test
+# extra) is an independent implementation of both. Flat grey-scale morphology is exact; the blur differs only by
+# float32 rounding (OpenCV sums in float32, scipy in float64).
+FEATHER_TOLERANCE = 1e-6
+
+
+def _soft_masks(count=2, height=23, width=31, seed=3):
+    generator = torch.Generator().manual_seed(seed)
+    masks = (torch.rand(count, height, width, generator=generator) > 0.6).float()
+    masks[:, 5:12, 7:20] = torch.rand(7, 13, generator=generator)
+    return masks
+
+
+@pytest.mark.parametrize("grow", [1, 3, -2, -5])
+def test_prepare_masks_grow_is_flat_square_morphology_as_in_scipy(grow):
+    ndimage = pytest.importorskip("scipy.ndimage", reason="scipy comes with scikit-image, in the test extra")
+    masks = _soft_masks()
+    side = 2 * abs(grow) + 1
+    operation = ndimage.grey_dilation if grow > 0 else ndimage.grey_erosion
+    # Mirrored borders add only pixels already inside a flat window: the result is OpenCV's (edges left alone).
+    expected = np.stack([operation(plane, size=(side, side), mode="reflect") for plane in masks.numpy()])
+    out = prepare_masks(masks, 23, 31, 2, grow=grow)
+    np.testing.assert_array_equal(out.numpy(), np.clip(expected, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("feather", [0.5, 2.0, 7.5, 30.0])
+def test_prepare_masks_feather_is_a_mirrored_gaussian_as_in_scipy(feather):
+    ndimage = pytest.importorskip("scipy.ndimage", reason="scipy comes with scikit-image, in the test extra")
+    masks = _soft_masks()
+    sigma, reach = feather / FEATHER_SIGMAS, max(1, math.ceil(feather))
+    planes = masks.numpy().astype(np.float64)
+    expected = np.stack([ndimage.gaussian_filter(p, sigma, mode="reflect", truncate=reach / sigma) for p in planes])
+    out = prepare_masks(masks, 23, 31, 2, feather=feather)
+    np.testing.assert_allclose(out.numpy(), np.clip(expected, 0.0, 1.0), rtol=0, atol=FEATHER_TOLERANCE)

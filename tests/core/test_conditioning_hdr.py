@@ -12,6 +12,7 @@ import torch
 
 from relightvid_core.conditioning import env_map_panoramas, env_map_plates, read_env_map, tonemap
 from relightvid_core.errors import InputError
+from relightvid_core.values import EXPOSURE_STOPS
 
 FOV = 60.0
 
@@ -152,3 +153,40 @@ def test_env_map_plates_accepts_a_path_and_refuses_bad_fov(tmp_path):
     assert torch.allclose(plates, torch.ones(2, 8, 8, 3))
     with pytest.raises(InputError, match="fov must be in"):
         env_map_plates(tmp_path / "map.exr", 1, 8, 8, fov=180.0)
+
+
+def _bright_map() -> torch.Tensor:
+    """A map with texels from dark to the brightest a Radiance/EXR float can hold, and a gradient between."""
+    env = torch.linspace(0.0, 1.0, 64 * 128 * 3).reshape(64, 128, 3) * 100.0
+    env[8:16, 20:40] = 1e30  # × 2^30 overflows float32
+    env[40:48, 80:100] = torch.finfo(torch.float32).max  # overflows as soon as two are summed
+    return env
+
+
+@pytest.mark.parametrize("operator", ["reinhard", "clip"])
+@pytest.mark.parametrize("exposure", [EXPOSURE_STOPS, -EXPOSURE_STOPS, 0.0])
+def test_every_exposure_in_range_gives_finite_plates_on_any_map(exposure, operator):
+    env = _bright_map()
+    for plates in (
+        # Both sizes shrink the 128-texel-wide map first (area averaging), then interpolate it.
+        env_map_plates(env, 2, 8, 16, fov=90.0, yaw_speed=30.0, exposure=exposure, operator=operator),
+        env_map_panoramas(env, 2, 16, 32, exposure=exposure, operator=operator),
+    ):
+        assert torch.isfinite(plates).all() and plates.min() >= 0.0 and plates.max() <= 1.0
+
+
+def test_a_huge_exposure_saturates_and_a_very_negative_one_darkens():
+    env = torch.full((16, 32, 3), 0.5)
+    env[:, :8] = 1e30
+    assert torch.equal(env_map_panoramas(env, 1, 16, 32, exposure=EXPOSURE_STOPS), torch.ones(1, 16, 32, 3))
+    dark = env_map_panoramas(env, 1, 16, 32, exposure=-EXPOSURE_STOPS, gamma=1.0)
+    assert torch.equal(dark[0, :, :4], torch.ones(16, 4, 3))  # 1e30 · 2^-30 is still far past white
+    assert 0.0 < float(dark[0, :, 16:].max()) < 1e-9  # 0.5 · 2^-30: dark, yet not lost
+
+
+def test_tonemap_of_overflowing_radiance_is_exact_saturation():
+    # Clamping before the scaling changes nothing below the overflow: x/(1+x) is already 1 in float32 there.
+    radiance = torch.tensor([1e30, torch.finfo(torch.float32).max, 2.0**25, 1.0])
+    out = tonemap(radiance, exposure=EXPOSURE_STOPS, gamma=1.0)
+    assert out.tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert tonemap(torch.tensor([3.0]), exposure=-2.0, gamma=1.0).item() == pytest.approx(0.75 / 1.75)

@@ -13,9 +13,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# Optional packages, and the modules that cost seconds to import (diffusers' single-file loaders above all).
-OPTIONAL = ("cv2", "OpenEXR", "av")
-HEAVY = (*OPTIONAL, "diffusers", "diffusers.loaders.single_file_utils", "transformers", "huggingface_hub")
+# Optional packages, and the modules that cost seconds to import (diffusers' single-file loaders above all) or
+# that only one feature needs (OpenEXR: .exr maps; kornia: SSIM).
+OPTIONAL = ("cv2", "av")
+HEAVY = (
+    *OPTIONAL,
+    "OpenEXR",
+    "kornia",
+    "diffusers",
+    "diffusers.loaders.single_file_utils",
+    "transformers",
+    "huggingface_hub",
+)
 PRELUDE = f"""
 import json, sys
 sys.path[:0] = [{str(REPO)!r}, {str(REPO / "tests")!r}]
@@ -67,15 +76,13 @@ def test_loading_the_node_pack_imports_no_optional_or_heavy_module():
 # Per optional module: code (the pack loaded as ``pack``, its library as ``core``) that uses the feature.
 FEATURES = {
     "cv2": "core.conditioning.prepare_masks(torch.ones(1, 8, 8), 8, 8, 1, grow=1)",
-    "OpenEXR": "core.conditioning.read_env_map(exr)",
     "av": "core.video_io.read_video(video)",
 }
 
 
 @pytest.mark.parametrize("module", OPTIONAL)
 def test_pack_loads_without_an_optional_module_and_its_feature_says_what_to_install(module, tmp_path):
-    exr, video = tmp_path / "map.exr", tmp_path / "clip.mp4"
-    exr.write_bytes(b"not read: the import fails first")
+    video = tmp_path / "clip.mp4"
     video.write_bytes(b"not read: the import fails first")
     seen = _run(
         "import torch\n"
@@ -85,7 +92,7 @@ def test_pack_loads_without_an_optional_module_and_its_feature_says_what_to_inst
         "import importlib\n"
         "for part in ('conditioning', 'video_io'):\n"
         "    importlib.import_module(pack.__name__ + '.relightvid_core.' + part)\n"
-        f"exr, video = {str(exr)!r}, {str(video)!r}\n"
+        f"video = {str(video)!r}\n"
         "try:\n"
         f"    {FEATURES[module]}\n"
         "    error = None\n"
@@ -112,3 +119,22 @@ def test_metrics_node_without_opencv_gives_the_other_metrics_and_the_reason():
     assert seen["warp_is_nan"] and seen["flicker"] > 0 and 0 < seen["ssim"] < 1
     reason = seen["summary"].splitlines()[-1]  # after the table (a reference was given, so no line about one)
     assert "OpenCV" in seen["summary"] and _is_one_sentence_naming_a_fix(reason), seen["summary"]
+
+
+def test_openexr_is_a_plain_dependency_imported_when_an_exr_map_is_read(tmp_path):
+    """OpenEXR is required (pyproject.toml, requirements.txt), not optional: imported plainly, and only to read .exr."""
+    exr = tmp_path / "map.exr"
+    seen = _run(
+        "import numpy as np, OpenEXR\n"
+        "OpenEXR.File({'type': OpenEXR.scanlineimage}, {'RGB': np.ones((2, 4, 3), np.float32)})"
+        f".write({str(exr)!r})\n"
+        "for name in [n for n in sys.modules if n == 'OpenEXR' or n.startswith('OpenEXR.')]:\n"
+        "    del sys.modules[name]\n"
+        "from relightvid_core.conditioning import read_env_map\n"
+        "from relightvid_core.optional import INSTALL_HINTS\n"
+        "before = 'OpenEXR' in sys.modules\n"
+        f"shape = list(read_env_map({str(exr)!r}).shape)\n"
+        "print(json.dumps({'before': before, 'after': 'OpenEXR' in sys.modules, 'shape': shape, "
+        "'optional': 'OpenEXR' in INSTALL_HINTS}))"
+    )
+    assert seen == {"before": False, "after": True, "shape": [2, 4, 3], "optional": False}

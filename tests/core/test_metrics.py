@@ -9,7 +9,6 @@ import pytest
 
 from relightvid_core.errors import InputError
 from relightvid_core.metrics import (
-    SSIM_K1,
     VideoMetrics,
     flicker_index,
     optical_flow,
@@ -20,6 +19,7 @@ from relightvid_core.metrics import (
 )
 
 SIZE = 64
+SSIM_K1 = 0.01  # Wang et al. 2004's K1, the one kornia's SSIM uses
 # Farnebäck's flow is sub-pixel accurate, not exact, so warping leaves interpolation residue.
 WARP_TOLERANCE = 2e-3
 

@@ -156,9 +156,17 @@ def test_contact_sheet_layout():
         contact_sheet([rows[0], rows[1][:2]])
 
 
-def test_write_image_is_atomic_and_checks_the_folder(tmp_path):
+def test_write_image_is_atomic_and_creates_missing_folders(tmp_path):
     image = np.zeros((4, 4, 3), np.float32)
     write_image(tmp_path / "a.png", image)
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
-    with pytest.raises(InputError, match="does not exist"):
-        write_image(tmp_path / "missing" / "a.png", image)
+    write_image(tmp_path / "missing" / "deeper" / "a.png", image)
+    assert [p.name for p in (tmp_path / "missing" / "deeper").iterdir()] == ["a.png"]
+
+
+@pytest.mark.parametrize(("name", "needle"), [("file/a.png", "is a file"), ("a.gif", "must end in"), ("a", "no suffix")])
+def test_write_image_refuses_a_destination_it_cannot_write(name, needle, tmp_path):
+    (tmp_path / "file").write_text("in the way of a folder")
+    with pytest.raises(InputError, match=needle):
+        write_image(tmp_path / name, np.zeros((4, 4, 3), np.float32))
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]

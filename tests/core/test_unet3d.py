@@ -10,6 +10,7 @@ from _support.tiny_weights import tiny_network
 from safetensors.torch import load_file
 
 from relightvid_core import FULL_FBC, TINY, RelightVidUNet
+from relightvid_core.models.blocks3d import group_norm
 from relightvid_core.models.configs import ANIMATEDIFF_V2, config_for_variant
 
 UNET_ATOL = 2e-5
@@ -189,3 +190,19 @@ def test_temporal_module_runs_with_gradient_mode_on_and_matches_no_grad():
         out = module(hidden.clone(), 4)
     assert out.requires_grad  # autograd recorded the call
     torch.testing.assert_close(out.detach(), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last], ids=["nchw", "channels_last"])
+def test_group_norm_across_frames_normalises_each_clip_as_one_image(memory_format):
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(4, 16)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    frames_fchw = torch.randn(2 * 3, 16, 5, 7)  # 2 clips of 3 frames, folded into the batch
+    out = group_norm(norm, frames_fchw.contiguous(memory_format=memory_format), num_frames=3, across_frames=True)
+    # The same statistics by hand: each clip's frames stacked into one tall image.
+    stacked = torch.cat([frames_fchw[3 * b : 3 * b + 3].transpose(0, 1).reshape(16, 15, 7)[None] for b in range(2)])
+    expected = torch.cat([norm(clip[None])[0].reshape(16, 3, 5, 7).transpose(0, 1) for clip in stacked])
+    torch.testing.assert_close(out, expected, atol=UNET_ATOL, rtol=UNET_RTOL)
+    channels_last = group_norm(norm, frames_fchw.contiguous(memory_format=torch.channels_last), 3, True)
+    assert torch.equal(out, channels_last)  # the caller's layout does not change a bit

@@ -6,9 +6,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from relightvid_core.errors import InputError
-from relightvid_core.video_io import read_image, read_mask_folder, read_video, write_video
+from relightvid_core.video_io import (
+    VIDEO_CONTAINERS,
+    probe_video,
+    read_image,
+    read_mask_folder,
+    read_video,
+    read_video_frames,
+    write_video,
+)
 
 
 def _gradient_clip(count=4, height=32, width=48):
@@ -102,3 +111,59 @@ def test_read_mask_folder_refuses_masks_of_different_sizes(tmp_path):
     cv2.imwrite(str(tmp_path / "0001.png"), np.zeros((6, 8), np.uint8))
     with pytest.raises(InputError, match="must all have one size"):
         read_mask_folder(tmp_path, 2)
+
+
+# --- videos are recognised by their container, not their name ---------------------------------------------
+
+READERS = {
+    "read_video": lambda source: read_video(source)[0].shape,
+    "probe_video": lambda source: probe_video(source).frame_count,
+    "read_video_frames": lambda source: read_video_frames(source)[0].shape,
+}
+
+
+def _write_text(path):
+    path.write_text("Notes about the shoot.\n" * 100)  # FFmpeg's tty demuxer renders this as a "video"
+    return path
+
+
+def _write_png_as_mp4(path):
+    cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))[1].tofile(str(path))
+    return path
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize(
+    ("name", "make", "needle"),
+    [("notes.txt", _write_text, "Tele-typewriter (tty)"), ("still.mp4", _write_png_as_mp4, "(png_pipe)")],
+    ids=["text", "png_named_mp4"],
+)
+def test_every_video_reader_refuses_what_is_not_a_video_container(reader, name, make, needle, tmp_path):
+    path = make(tmp_path / name)
+    with pytest.raises(InputError, match="not a video") as caught:
+        READERS[reader](path)
+    assert str(path) in str(caught.value) and needle in str(caught.value)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_video_reader_still_reads_mp4_files(reader, tmp_path):
+    path = write_video(tmp_path / "clip.mp4", _gradient_clip(count=3), fps=12)
+    assert READERS[reader](path) in ((3, 32, 48, 3), 3)
+
+
+@pytest.mark.parametrize("reader", ["probe_video", "read_video_frames"])
+def test_stream_readers_check_the_container_of_a_stream_too(reader, tmp_path):
+    path = write_video(tmp_path / "clip.mp4", _gradient_clip(count=3), fps=12)
+    with path.open("rb") as stream:  # what ComfyUI's VIDEO hands over
+        assert READERS[reader](stream) in ((3, 32, 48, 3), 3)
+    with _write_png_as_mp4(tmp_path / "still.mp4").open("rb") as stream, pytest.raises(InputError, match="png_pipe"):
+        READERS[reader](stream)
+
+
+def test_animated_gifs_are_clips(tmp_path):
+    # The decision (VIDEO_CONTAINERS): FFmpeg decodes every frame of a GIF with its delay, as for any clip.
+    frames = [Image.new("RGB", (16, 8), (60 * k, 0, 0)) for k in range(3)]
+    frames[0].save(tmp_path / "loop.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    clip, fps = read_video(tmp_path / "loop.gif")
+    assert clip.shape == (3, 8, 16, 3) and fps == pytest.approx(10.0)
+    assert VIDEO_CONTAINERS["gif"] == "GIF"

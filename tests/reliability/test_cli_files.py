@@ -8,8 +8,10 @@ import socket
 
 import av
 import huggingface_hub
+import numpy as np
 import pytest
 import torch
+from _support.reliability import run_cli
 from huggingface_hub.utils import LocalEntryNotFoundError
 from safetensors.torch import load_file, save_file
 
@@ -184,6 +186,32 @@ def test_a_bad_environment_map_is_named(content, needle, workspace, refused):
     index = argv.index("--bg_cond")
     del argv[index : index + 2]
     refused(argv, needle)
+
+
+def test_a_very_bright_map_at_the_extreme_exposures_is_relit(workspace, capsys):
+    # Radiance of 1e30 times 2^30 overflows float32; it used to end as "img_cond contains NaN".
+    cv2 = pytest.importorskip("cv2")
+    sky = workspace.root / "sky.hdr"
+    radiance = np.full((16, 32, 3), 0.5, np.float32)
+    radiance[:, :8] = 1e30
+    cv2.imwrite(str(sky), radiance)
+    argv = workspace.relight_args("--hdr", str(sky))
+    index = argv.index("--bg_cond")
+    del argv[index : index + 2]
+    for exposure in ("30", "-30"):
+        outcome = run_cli([*argv, "--hdr-exposure", exposure], capsys)
+        assert outcome.code == 0, (exposure, outcome.err)
+
+
+@pytest.mark.parametrize(("name", "needle"), [("notes.txt", "Tele-typewriter"), ("still.mp4", "png")])
+def test_a_file_that_is_not_a_video_is_refused_by_what_it_is(name, needle, workspace, refused):
+    clip = workspace.clip.video.with_name(name)
+    if name.endswith(".txt"):
+        clip.write_text("notes about the shoot, not a clip\n" * 100)  # FFmpeg's tty demuxer would render it
+    else:
+        cv2 = pytest.importorskip("cv2")
+        cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))[1].tofile(str(clip))
+    refused(_replace_arg(workspace.relight_args(), "--input", str(clip)), str(clip), needle, "not a video")
 
 
 def _downloading_args(workspace, models):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,41 @@ def test_an_interrupted_demo_keeps_an_earlier_demo_untouched(workspace, capsys, 
     before = tree(workspace.root)
     assert run_cli(["demo", "--output", str(folder), "--no-progress"], capsys).code == EXIT_INTERRUPTED
     assert tree(workspace.root) == before
+
+
+# --- relightvid metrics --plot: written like every other output ---------------------------------------------
+
+
+def _metrics_args(workspace, plot):
+    return ["metrics", str(workspace.clip.video), "--plot", str(plot)]
+
+
+def test_metrics_plot_into_missing_folders_is_written(workspace, capsys):
+    plot = workspace.out / "new" / "deeper" / "plot.png"
+    outcome = run_cli(_metrics_args(workspace, plot), capsys)
+    assert outcome.code == 0, outcome.err
+    assert plot.is_file() and f"wrote {plot}" in outcome.out
+    assert not [path for path in workspace.out.rglob(".*")]  # no temporary file left
+
+
+def test_metrics_plot_into_a_folder_without_permission_is_refused(workspace, refused, monkeypatch):
+    # Tests run as root, whom permissions do not stop; the check asks os.access, so it is asked here.
+    locked = str(workspace.out)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: str(path) != locked and real_access(path, mode))
+    refused(_metrics_args(workspace, workspace.out / "plot.png"), "--plot image", "no permission", locked)
+
+
+def test_metrics_plot_the_disk_refuses_is_one_line(workspace, refused, monkeypatch):
+    # The folder passes the check, then writing fails (a read-only mount, a full disk): no traceback, no file.
+    def read_only(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    plot = workspace.out / "new" / "plot.png"
+    refused(_metrics_args(workspace, plot), f"{plot} cannot be written", "Permission denied")
+
+
+@pytest.mark.parametrize(("name", "needle"), [("plot.gif", ".png"), ("plot", "no suffix")])
+def test_metrics_plot_name_the_writer_cannot_make_is_refused(name, needle, workspace, refused):
+    refused(_metrics_args(workspace, workspace.out / name), needle)

@@ -28,7 +28,7 @@ RELIGHT_CASES = [
     (["--frames", "0"], "--frames"),
     (["--window", "33"], "--window"),
     (["--window", "0"], "--window"),
-    (["--overlap", "16"], "overlap"),
+    (["--overlap", "16"], "--overlap must be less than the window length (16)"),
     (["--overlap", "-1"], "--overlap"),
     (["--iie", "nan"], "--iie"),
     (["--iie", "0"], "--iie"),
