@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -274,6 +274,42 @@ def locate_model_files(
     if missing:
         raise MissingFileError(_missing_message(missing, models, download))
     return ModelFiles(sd=sd_dir, **{slot: need.found(folder) for slot, (folder, need) in unet_needs.items()})
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Where a run's weights are, as the command line's model options say it (``--models``, ``--sd``,
+    ``--iclight``, ``--motion``, ``--merged``, ``--motion-variant``, ``--no-download``); None: not given.
+    """
+
+    models: Path | None = None
+    sd: Path | None = None
+    iclight: Path | None = None
+    motion: Path | None = None
+    merged: Path | None = None
+    motion_variant: str | None = None
+    download: bool = True
+
+    def absolute(self) -> ModelOptions:
+        """The same options with every path made absolute (the models folder's default too), so another
+        process with another working folder — a batch worker on another machine — finds the same files."""
+        paths = {
+            name: None if value is None else Path(value).expanduser().absolute()
+            for name, value in (("sd", self.sd), ("iclight", self.iclight), ("motion", self.motion), ("merged", self.merged))
+        }
+        models = Path(self.models if self.models is not None else DEFAULT_MODELS_DIR).expanduser().absolute()
+        return replace(self, models=models, **paths)
+
+    def locate(self) -> ModelFiles:
+        """:func:`locate_model_files` with these options."""
+        return locate_model_files(
+            self.models,
+            sd=self.sd,
+            iclight=self.iclight,
+            motion=self.motion,
+            merged=self.merged,
+            download=self.download,
+        )
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import runpy
 import sys
@@ -13,7 +14,8 @@ import pytest
 from _support.clips import CLIP_FPS, CLIP_FRAMES, CLIP_SIZE, write_clip
 from huggingface_hub.utils import LocalEntryNotFoundError
 
-from relightvid_core.cli import _mask_folder, build_parser, main
+from relightvid_core.cli import build_parser, main
+from relightvid_core.options import mask_folder
 from relightvid_core.model_files import ICLIGHT_NAME, MERGED_NAME, MOTION_NAME
 from relightvid_core.video_io import read_video, write_video
 
@@ -57,9 +59,9 @@ def _one_error_line(capsys) -> str:
 
 def test_official_flags_have_the_official_defaults():
     args = build_parser().parse_args(["relight"])
-    assert str(args.input) == "assets/input/woman.mp4" and str(_mask_folder(args)) == "assets/mask/woman"
+    assert str(args.input) == "assets/input/woman.mp4" and str(mask_folder(vars(args))) == "assets/mask/woman"
     assert str(args.bg_cond) == "assets/video_bg/universe1.mp4"
-    assert str(args.output_path) == "output/woman_universe1.mp4"
+    assert str(args.output) == "output/woman_universe1.mp4"
     assert args.prompt == "change the background"
     assert (args.scheduler, args.steps, args.text_scale, args.image_scale) == ("ddpm", 20, 7.5, 1.2)
     assert (args.size_policy, args.width, args.height, args.iie) == ("center_crop", None, None, None)
@@ -89,17 +91,44 @@ def test_relight_writes_the_video_and_contact_sheet(tiny_models, clip, tmp_path,
     assert f"wrote {output}" in out and "seed 0" in out and MERGED_NAME in out
 
 
-def test_relight_plans_and_shows_vae_progress_per_chunk(tiny_models, clip, tmp_path, capsys):
-    """The plan line names the VAE's frames; with bars on, encode and decode each get a per-frame bar."""
+class _Terminal(io.StringIO):
+    """A captured stream that says it is a terminal, as tqdm asks before drawing."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _relight_with_bars(tiny_models, clip, tmp_path) -> list[str]:
     run = [arg for arg in TINY_RUN if arg != "--no-progress"]
     argv = ["relight", "--input", str(clip.video), "--mask", str(clip.masks), "--bg_cond", str(clip.background)]
     output = tmp_path / "relit.mp4"
     assert main([*argv, "--output_path", str(output), "--models", str(tiny_models), *run, "--iie", "0.8", "1.2"]) == 0
-    captured = capsys.readouterr()
+    return argv
+
+
+def test_relight_plans_and_shows_one_bar_at_a_time_on_a_terminal(tiny_models, clip, tmp_path, capsys, monkeypatch):
+    """The plan line names the VAE's frames; on a terminal the VAE encode, sampling and VAE decode bars each
+    run to their total, one after the other (never stacked: no cursor-up codes)."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    _relight_with_bars(tiny_models, clip, tmp_path)
+    out, err = capsys.readouterr().out, terminal.getvalue()
     encoded = CLIP_FRAMES * 3  # the background and two IIE foregrounds
-    assert f"the VAE encodes {encoded} frames" in captured.out and f"decodes {CLIP_FRAMES} frames" in captured.out
-    assert "VAE encode: 100%" in captured.err and f"{encoded}/{encoded}" in captured.err
-    assert "VAE decode: 100%" in captured.err and f"{CLIP_FRAMES}/{CLIP_FRAMES}" in captured.err
+    evaluations = 2 * (1 + 2 * 2)  # steps x (unconditional + 2 branches per IIE factor)
+    assert f"the VAE encodes {encoded} frames" in out and f"decodes {CLIP_FRAMES} frames" in out
+    finals = [line.rsplit("\r", 1)[-1] for line in err.split("\n") if line.strip()]
+    assert [line.split(":")[0] for line in finals] == ["VAE encode", "sampling", "VAE decode"]
+    assert f"{encoded}/{encoded}" in finals[0] and f"{evaluations}/{evaluations}" in finals[1]
+    assert f"{CLIP_FRAMES}/{CLIP_FRAMES}" in finals[2] and "step 2/2" in finals[1]
+    assert "\x1b[" not in err
+
+
+def test_relight_draws_no_bar_into_a_log_file(tiny_models, clip, tmp_path, capsys):
+    """Output that is not a terminal (a log file, a pipe) gets the plan and result lines, no bar."""
+    _relight_with_bars(tiny_models, clip, tmp_path)
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "\x1b" not in captured.err and "%|" not in captured.err
+    assert "the VAE encodes" in captured.out and "wrote " in captured.out
 
 
 def test_relight_with_a_light_preset_and_max_frames(tiny_models, clip, tmp_path):
@@ -207,3 +236,36 @@ def test_smoke_on_the_official_assets(assets_dir, tiny_models, tmp_path):
     assert main([*argv, *TINY_RUN]) == 0
     frames, fps = read_video(output)
     assert frames.shape == (16, CLIP_SIZE, CLIP_SIZE, 3) and fps == pytest.approx(8.0)
+
+
+def test_a_bar_without_a_plan_counts_steps_to_their_total(monkeypatch):
+    """The demo's bar (no plan, no hooked network) knows its total and ends on it once."""
+    from types import SimpleNamespace
+
+    from relightvid_core.cli import _Progress
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = _Progress(True, steps=3)
+    for index in range(3):
+        progress(SimpleNamespace(index=index, total=3))
+    progress.close()
+    lines = [line for line in terminal.getvalue().split("\n") if line.strip()]
+    assert len(lines) == 1 and lines[0].rsplit("\r", 1)[-1].startswith("sampling: 100%") and "3/3" in lines[0]
+
+
+def test_convert_tiny_demo_suggests_a_relight_that_keeps_the_whole_clip(tmp_path, capsys):
+    """The 64x64 run it suggests covers the frame (cover), so its contact sheet shows the whole clip, not a crop."""
+    assert main(["convert", "--tiny-demo", str(tmp_path / "models")]) == 0
+    hint = capsys.readouterr().out.strip().splitlines()[-1]
+    assert hint.startswith("try it: relightvid relight") and "--size-policy cover --width 64 --height 64" in hint
+
+
+def test_counts_of_one_are_singular_in_the_plan_line():
+    from relightvid_core.pipeline import JobPlan
+
+    line = str(JobPlan(frames=1, width=64, height=64, steps=1, unet_evaluations=1, encoded_frames=1))
+    assert line == (
+        "1 frame at 64x64: the VAE encodes 1 frame, then 1 step of 1 U-Net evaluation in all, "
+        "then the VAE decodes 1 frame"
+    )
