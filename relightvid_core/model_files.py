@@ -1,6 +1,6 @@
 """Model files: find them in a models folder (or take them one by one), download what is missing, open them.
 
-The models folder has the official layout (UPSTREAM.md §c, ``configs/inference_fbc.yaml``)::
+The models folder has the official layout (docs/official_code.md §c, ``configs/inference_fbc.yaml``)::
 
     models/
       realistic-vision-v51/            SD1.5 base, diffusers layout: unet/ vae/ text_encoder/ tokenizer/

@@ -62,7 +62,7 @@ if TYPE_CHECKING:  # the network imports diffusers (seconds); callers bring a bu
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PROMPT = "change the background"  # the official CLI default (UPSTREAM.md §c)
+DEFAULT_PROMPT = "change the background"  # the official CLI default (docs/official_code.md §c)
 OFFICIAL_FPS = 8.0  # the official writer's rate; used when a container does not state its own
 SEED_BITS = 63  # torch.Generator.manual_seed takes any non-negative int64
 SHEET_LABELS = ("input", "background", "output")
@@ -227,7 +227,7 @@ def prepare_clip(
     One :class:`~relightvid_core.conditioning.GeometryPlan` is applied to frames and masks, so they stay
     aligned. Pixels padded in (a source smaller than the target under ``center_crop``/``contain``) get
     mask 0 and so the gray fill; the official code pads its gray-filled composite with black instead
-    (UPSTREAM.md §c) — identical whenever the source covers the target, as with every shipped clip.
+    (docs/official_code.md §c) — identical whenever the source covers the target, as with every shipped clip.
 
     Args:
         frames: (T, H, W, 3) float RGB in 0..1.
@@ -262,7 +262,7 @@ def prepare_clip(
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """How a clip is sampled; the defaults are the official run's (UPSTREAM.md §c) plus windows.
+    """How a clip is sampled; the defaults are the official run's (docs/official_code.md §c) plus windows.
 
     Attributes:
         prompt: the text condition (official default ``"change the background"``).

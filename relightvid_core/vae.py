@@ -1,6 +1,6 @@
 """Chunked VAE encode/decode between IMAGE frames and SD latents, for the command line.
 
-Official (UPSTREAM.md §c): encode all frames as one batch, take the posterior **mean** (no sampling),
+Official (docs/official_code.md §c): encode all frames as one batch, take the posterior **mean** (no sampling),
 scale by 0.18215; decode ``latent / 0.18215`` one frame at a time and use ``.sample``. The SD VAE treats
 every frame independently, so chunking changes memory only, never the result: at most ``chunk_size``
 frames are on the VAE's device at once, and results move back to the input's device chunk by chunk.
@@ -54,7 +54,7 @@ def encode_frames(
         chunk_size: frames per VAE call.
         black_as_zero: if every pixel of every frame is exactly 0, return zero latents without calling
             the VAE: training encoded an all-black background clip as a zero latent, i.e. "no
-            background" (UPSTREAM.md §d). Off by default.
+            background" (docs/official_code.md §d). Off by default.
         progress: called with (frames done, frame count) after every chunk.
 
     Returns:

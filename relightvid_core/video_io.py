@@ -27,7 +27,7 @@ from .values import counted
 
 logger = logging.getLogger(__name__)
 
-# The official mask folders name frame k "<k as %04d>.png" (UPSTREAM.md §c, apply_mask_to_video).
+# The official mask folders name frame k "<k as %04d>.png" (docs/official_code.md §c, apply_mask_to_video).
 MASK_NAME_PATTERN = re.compile(r"^(\d{4})\.png$")
 MASK_NAME_FORMAT = "{:04d}.png"
 # libx264 quality: 18 is visually lossless for most content and keeps files small.

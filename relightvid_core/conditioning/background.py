@@ -1,7 +1,7 @@
 """Background conditioning: fit a background clip or still to the foreground's frame count and size.
 
 The official loader takes the first 16 frames of the background video, centre-cropped to 512, and fails
-when it is shorter (UPSTREAM.md §c). Here any length is matched by a :class:`LengthPolicy`, and any size or
+when it is shorter (docs/official_code.md §c). Here any length is matched by a :class:`LengthPolicy`, and any size or
 aspect ratio by a :mod:`geometry` size policy: a background is never refused for its shape.
 """
 
@@ -77,7 +77,7 @@ def background_indices(
 def no_background(count: int, height: int, width: int) -> torch.Tensor:
     """All-black frames standing for "no background".
 
-    Training encoded an all-black background video as an all-zero *latent* (UPSTREAM.md §d), so "no
+    Training encoded an all-black background video as an all-zero *latent* (docs/official_code.md §d), so "no
     background" is a condition the model knows. Note that VAE-encoding these black frames does **not**
     give zeros; to reproduce the trained condition, use a zero background latent (e.g.
     ``vae.encode_frames(..., black_as_zero=True)``).

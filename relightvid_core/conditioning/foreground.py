@@ -1,6 +1,6 @@
 """Foreground conditioning: frames and (soft) masks → the gray-filled composite the model was trained on.
 
-Official recipe (UPSTREAM.md §c, ``apply_mask_to_video``): ``frame·α + gray·(1−α)`` with gray 128 in
+Official recipe (docs/official_code.md §c, ``apply_mask_to_video``): ``frame·α + gray·(1−α)`` with gray 128 in
 8-bit, truncated to uint8. IC-Light's own pipelines fill with 127, which is exactly 0 after its
 ``/127 − 1`` scaling. Both are offered as named constants; the official one is the default.
 """
@@ -23,7 +23,7 @@ from ..video_io import read_mask_folder, read_video
 
 logger = logging.getLogger(__name__)
 
-# Gray fill outside the mask: 128 in the official RelightVid code (UPSTREAM.md §c), 127 in IC-Light.
+# Gray fill outside the mask: 128 in the official RelightVid code (docs/official_code.md §c), 127 in IC-Light.
 OFFICIAL_GRAY = 128 / 255
 ICLIGHT_GRAY = 127 / 255
 # A feather's Gaussian is cut at 3 sigma, so ``feather`` pixels is the blur's reach on each side.

@@ -7,7 +7,7 @@ pixel of a foreground, its mask and anything else of that source size lands in t
 Policies (``width``/``height`` are the target; any aspect ratio, independent of the source's):
 
 ============== ===================================================================================
-center_crop    the official one (UPSTREAM.md §c): no resize; centre crop to the target, padding
+center_crop    the official one (docs/official_code.md §c): no resize; centre crop to the target, padding
                with ``fill`` (black in the official code) where the source is smaller
 cover          resize keeping aspect until the target is covered, then centre crop
 contain        resize keeping aspect until the source fits inside, then pad (letterbox)
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 
-# torchvision CenterCrop(512) in the official loaders (UPSTREAM.md §c).
+# torchvision CenterCrop(512) in the official loaders (docs/official_code.md §c).
 OFFICIAL_SIZE = 512
 # The SD VAE downsamples by 8, so pixel sizes must be multiples of 8 to give whole latents.
 LATENT_FACTOR = 8

@@ -1,6 +1,6 @@
 """Light-direction background plates, for text-driven relighting with the released fbc weights.
 
-The released model is conditioned on a background clip (UPSTREAM.md §d: text and HDR variants were never
+The released model is conditioned on a background clip (docs/official_code.md §d: text and HDR variants were never
 released), so a light direction is given to it as a background that is bright on that side, as in
 IC-Light's own demo (its "Left Light", "Top Light", … linear-gradient backgrounds).
 

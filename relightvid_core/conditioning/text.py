@@ -1,6 +1,6 @@
 """Prompt embeddings through transformers' CLIP, as the official ``FrozenCLIPEmbedder`` computes them.
 
-Official (UPSTREAM.md §c): SD1.5's tokenizer and CLIP ViT-L/14 text model, 77 tokens padded to max
+Official (docs/official_code.md §c): SD1.5's tokenizer and CLIP ViT-L/14 text model, 77 tokens padded to max
 length, output ``last_hidden_state`` (after the final LayerNorm: no clip-skip), uncond = the empty prompt.
 Here prompts longer than 75 tokens are not truncated: they are split into chunks of 75, each framed
 as BOS + chunk + EOS/padding (77 tokens), encoded separately and concatenated on the token axis.
@@ -48,7 +48,7 @@ CLIP_L_TEXT_CONFIG: dict = {
 }
 MAX_LENGTH = 77  # CLIP's context: BOS + 75 tokens + EOS
 CHUNK_TOKENS = MAX_LENGTH - 2
-UNCOND_PROMPT = ""  # the official uncond (UPSTREAM.md §c)
+UNCOND_PROMPT = ""  # the official uncond (docs/official_code.md §c)
 # Checkpoint keys that are buffers, not weights, in transformers' CLIPTextModel.
 IGNORED_SUFFIXES = ("position_ids",)
 TEXT_MODEL_PREFIX = "text_model."

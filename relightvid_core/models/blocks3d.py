@@ -69,7 +69,7 @@ def group_norm(norm: nn.GroupNorm, hidden_states: torch.Tensor, num_frames: int,
     """Apply ``norm`` per frame, or with statistics over all frames of each video.
 
     RelightVid (like AnimateDiff v1) normalises the ResNets and the output jointly over the whole clip
-    (UPSTREAM.md §a.1), so the spatial path is not frame-independent. The joint statistics are taken on a
+    (docs/official_code.md §a.1), so the spatial path is not frame-independent. The joint statistics are taken on a
     ``(B, C, F*h, w)`` view of the channels-last tensor, which needs no copy.
     """
     if not across_frames or num_frames == 1:

@@ -1,4 +1,4 @@
-"""Named U-Net configurations, in the official config's vocabulary (UPSTREAM.md §a.2)."""
+"""Named U-Net configurations, in the official config's vocabulary (docs/official_code.md §a.2)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def get_config(name: str, **overrides: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class MotionVariant:
-    """Network behaviour that differs between the motion-module checkpoints (UPSTREAM.md §b table).
+    """Network behaviour that differs between the motion-module checkpoints (docs/official_code.md §b table).
 
     Attributes:
         name: short id used in logs and file metadata.

@@ -1,6 +1,6 @@
 """The paper's HDR token encoder: an environment-map image per frame → 3 extra cross-attention tokens.
 
-Architecture from the unreleased training code (UPSTREAM.md §d): per frame, Gaussian blur (15x15,
+Architecture from the unreleased training code (docs/official_code.md §d): per frame, Gaussian blur (15x15,
 sigma 10) → area resize to 32x32 → uint8 → ``/255·2−1`` → flatten channel-major (3, 32, 32) → 3072
 → MLP ``Linear 3072→4096, LeakyReLU(0.01), 4096→4096, LeakyReLU, 4096→4096, LeakyReLU, 4096→2304`` →
 3 tokens of 768, appended after the 77 text tokens of every spatial cross-attention.
@@ -27,8 +27,6 @@ mlp.6.bias     (2304,)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -37,14 +35,13 @@ from torch import nn
 
 from ..errors import InputError
 from ..optional import require
-from ..weights.validate import check_shapes
 
-# Pre-processing constants of the unreleased HDRCtrlModel (UPSTREAM.md §d).
+# Pre-processing constants of the unreleased HDRCtrlModel (docs/official_code.md §d).
 BLUR_KERNEL = (15, 15)
 BLUR_SIGMA = 10.0
 GRID_SIZE = 32
 IN_FEATURES = 3 * GRID_SIZE * GRID_SIZE  # 3072
-# MLP sizes and activation slope (UPSTREAM.md §d).
+# MLP sizes and activation slope (docs/official_code.md §d).
 HIDDEN_SIZE = 4096
 NUM_TOKENS = 3
 TOKEN_DIM = 768  # SD1.5's cross-attention width
@@ -136,26 +133,3 @@ def expected_hdr_encoder_shapes(**config) -> dict[str, tuple[int, ...]]:
         shapes[f"mlp.{index}.weight"] = (out, width)
         shapes[f"mlp.{index}.bias"] = (out,)
     return shapes
-
-
-def hdr_encoder_from_state_dict(
-    state_dict: Mapping[str, torch.Tensor], source_name: str = "the HDR encoder state dict", **config
-) -> HDREncoder:
-    """Build an :class:`HDREncoder` holding ``state_dict`` (tensors are adopted, not copied).
-
-    Pure: opening files is the weight loader's job. ``config`` overrides the full sizes (tests use tiny ones).
-
-    Raises:
-        WeightFormatError: naming missing, unexpected and mismatched keys.
-    """
-    check_shapes(
-        {key: tuple(value.shape) for key, value in state_dict.items()},
-        expected_hdr_encoder_shapes(**config),
-        source_name,
-        "HDR encoder (mlp.0/2/4/6 weights and biases)",
-    )
-    # Build on the meta device so the 4096-wide random initialisation is never computed.
-    with torch.device("meta"):
-        encoder = HDREncoder(**config)
-    encoder.load_state_dict(dict(state_dict), strict=True, assign=True)
-    return encoder.eval()

@@ -1,7 +1,7 @@
 """Temporal ("motion") module: self-attention over the frames at every spatial position.
 
 Key names follow the AnimateDiff / RelightVid checkpoints exactly
-(``temporal_transformer.transformer_blocks.0.attention_blocks.{i}.to_q`` ...), see UPSTREAM.md §a.3.
+(``temporal_transformer.transformer_blocks.0.attention_blocks.{i}.to_q`` ...), see docs/official_code.md §a.3.
 
 Layout inside the U-Net: hidden states are folded frames, ``(B*F, C, h, w)`` with the batch outer and
 frames inner, normally in channels-last memory format so that the token view ``(B*F, h*w, C)`` is free.
@@ -19,7 +19,7 @@ from torch import nn
 
 from .chunks import slices
 
-# The motion module's GroupNorm ignores the U-Net's norm_num_groups (UPSTREAM.md §e.3).
+# The motion module's GroupNorm ignores the U-Net's norm_num_groups (docs/official_code.md §e.3).
 MOTION_NORM_GROUPS = 32
 MOTION_NORM_EPS = 1e-6
 SUPPORTED_ATTENTION_BLOCKS = ("Temporal_Self",)
@@ -52,7 +52,7 @@ class SinusoidalPositionEncoding(nn.Module):
         return self.pe.shape[1]
 
     def reset_table(self) -> None:
-        """Recompute the sinusoid in place; official loaders discard checkpoint values (UPSTREAM.md §b.4)."""
+        """Recompute the sinusoid in place; official loaders discard checkpoint values (docs/official_code.md §b.4)."""
         table = sinusoidal_position_table(self.pe.shape[1], self.pe.shape[2])
         self.pe.copy_(table.to(self.pe.dtype))
 

@@ -1,5 +1,5 @@
 """RelightVid's 3-D U-Net: IC-Light's SD1.5 "fbc" U-Net applied per frame, with AnimateDiff-style
-temporal modules (UPSTREAM.md §a).
+temporal modules (docs/official_code.md §a).
 
 The constructor takes the official config keys (``configs/inference_fbc.yaml``), so
 ``RelightVidUNet.from_config(official_dict)`` builds the official network, and state dicts use the
@@ -152,7 +152,7 @@ class RelightVidUNet(ModelMixin, ConfigMixin):
                     layers=layers_per_block + 1,
                     spec=spec,
                     heads=reversed_heads[i] if UP_BLOCK_TYPES[block_type] else None,
-                    # Upstream hard-codes the decoder "resolution" as 2**(3 - i) (UPSTREAM.md §e.7).
+                    # Upstream hard-codes the decoder "resolution" as 2**(3 - i) (docs/official_code.md §e.7).
                     use_motion=use_motion_module and 2 ** (levels - 1 - i) in motion_module_resolutions,
                     add_upsample=i < levels - 1,
                 )

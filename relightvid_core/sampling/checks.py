@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..errors import InputError
 from ..values import GUIDANCE_MAX, Range, check_number
-
-if TYPE_CHECKING:
-    from .context import ContextWindows
 
 
 def is_whole_number(value: object) -> bool:
@@ -57,12 +53,13 @@ def check_sampler_inputs(
     text_cond: torch.Tensor,
     text_uncond: torch.Tensor,
     hdr_tokens: torch.Tensor | None,
-    window: ContextWindows | None,
+    window_length: int | None,
     max_frames: int,
 ) -> None:
     """Check layouts, agreeing frame counts, sizes and batches, finiteness, and the frame limit.
 
-    ``max_frames``: the most frames one U-Net call may take (its position encoding).
+    ``window_length``: frames per context window (None: no windows); ``max_frames``: the most frames one U-Net
+    call may take (its position encoding).
 
     Raises:
         InputError: the message names the argument (``latents``, ``img_cond[i]``, ``text_cond``,
@@ -85,9 +82,9 @@ def check_sampler_inputs(
     _check_text("text_uncond", text_uncond, batch, context_width)
     if hdr_tokens is not None:
         _check_clip_tensor("hdr_tokens", hdr_tokens, "(batch, frames, n, D)", (batch, frames, None, context_width))
-    if window is not None and window.length > max_frames:
-        raise InputError(f"window length {window.length} exceeds the {max_frames} frames the motion modules take.")
-    if window is None and frames > max_frames:
+    if window_length is not None and window_length > max_frames:
+        raise InputError(f"window length {window_length} exceeds the {max_frames} frames the motion modules take.")
+    if window_length is None and frames > max_frames:
         raise InputError(
             f"latents has {frames} frames, more than the {max_frames} the motion modules take at once; "
             "pass window=ContextWindows(...) to sample it in context windows."

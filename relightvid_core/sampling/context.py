@@ -1,6 +1,6 @@
 """Context windows for clips longer than the motion modules can see at once.
 
-The U-Net's temporal position encoding holds 32 frames (UPSTREAM.md §a.3) and was trained on 16-frame
+The U-Net's temporal position encoding holds 32 frames (docs/official_code.md §a.3) and was trained on 16-frame
 clips, so a long clip is denoised in overlapping windows, each a fresh clip to the network (frame offset
 0), and the windows' predictions are blended per frame with fusion weights. Each window gets its own
 frames of the noisy latents *and of every per-frame condition* (fg/bg latents, every IIE copy, HDR tokens):

@@ -2,7 +2,7 @@
 Illumination-Invariant Ensemble (IIE) and guidance rescale, as a wrapper turning a :data:`BranchFn` into a
 :data:`ModelFn`.
 
-Official rule (UPSTREAM.md §c, InstructPix2Pix style), one U-Net batch per step in the order
+Official rule (docs/official_code.md §c, InstructPix2Pix style), one U-Net batch per step in the order
 [zeros | uncond text, image | uncond text, image | cond text]::
 
     ε = ε₁ + s_img·(ε₂ − ε₁) + s_txt·(ε₃ − ε₂)

@@ -4,7 +4,7 @@ The paper stabilises relighting by ensembling predictions over foregrounds of di
 result depends less on the input's own lighting. The brightness factor scales the foreground *pixels*
 before VAE encoding; the guidance (:mod:`.guidance`) then averages the guided predictions of the copies.
 Neither the paper's exact factors nor its member count are public (no IIE code was released, see
-UPSTREAM.md §d); :data:`DEFAULT_IIE_FACTORS` is our choice, symmetric around 1 so the ensemble is centred
+docs/official_code.md §d); :data:`DEFAULT_IIE_FACTORS` is our choice, symmetric around 1 so the ensemble is centred
 on the input's own exposure.
 """
 

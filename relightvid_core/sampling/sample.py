@@ -84,7 +84,7 @@ def sample(
     hdr_tokens: torch.Tensor | None = None,
     hdr_cfg: float = 7.5,
 ) -> torch.Tensor:
-    """Denoise ``latents`` into relit latents, as the official sampler does (UPSTREAM.md §c).
+    """Denoise ``latents`` into relit latents, as the official sampler does (docs/official_code.md §c).
 
     Args:
         unet: a :class:`~relightvid_core.RelightVidUNet`; inputs are cast to its device and dtype, scheduler
@@ -120,7 +120,8 @@ def sample(
     """
     images = (img_cond,) if isinstance(img_cond, torch.Tensor) else tuple(img_cond)
     max_frames = min(MAX_WINDOW_FRAMES, unet.max_frames)
-    check_sampler_inputs(unet, latents, images, text_cond, text_uncond, hdr_tokens, window, max_frames)
+    window_length = None if window is None else window.length
+    check_sampler_inputs(unet, latents, images, text_cond, text_uncond, hdr_tokens, window_length, max_frames)
     check_guidance(text_cfg, img_cfg, hdr_cfg, guidance_rescale)
     spec = scheduler_spec(scheduler)
     parameter = next(unet.parameters())

@@ -1,7 +1,7 @@
 """Diffusers schedulers by name, with RelightVid's exact settings, and the noise level of each step.
 
 Every scheduler shares SD1.5's training schedule: 1000 steps, β scaled-linear 0.00085 → 0.012,
-ε-prediction. ``ddpm`` and ``ddim`` reproduce the official sampler's settings exactly (UPSTREAM.md §c);
+ε-prediction. ``ddpm`` and ``ddim`` reproduce the official sampler's settings exactly (docs/official_code.md §c);
 the sigma-based solvers (Euler, Euler ancestral, DPM++ 2M, UniPC) use "trailing" spacing, so that, like
 ComfyUI's ``normal`` schedule, their first step starts at the top of the training schedule (t = 999).
 """
@@ -60,7 +60,7 @@ class SchedulerSpec:
 
 
 SCHEDULERS: dict[str, SchedulerSpec] = {
-    # Official default: ancestral DDPM, 20 steps → timesteps 950, 900, …, 0 (UPSTREAM.md §c).
+    # Official default: ancestral DDPM, 20 steps → timesteps 950, 900, …, 0 (docs/official_code.md §c).
     "ddpm": SchedulerSpec(
         "DDPMScheduler",
         stochastic=True,

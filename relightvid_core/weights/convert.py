@@ -76,7 +76,7 @@ def add_iclight_offset(key: str, base: torch.Tensor, offset: torch.Tensor) -> to
     """IC-Light merge of one tensor, in fp32: ``base + offset``.
 
     ``conv_in.weight`` is first widened from 4 to 12 input channels with zeros, so its new channels
-    hold the offset alone (UPSTREAM.md §b.6–7; identical to IC-Light's own recipe).
+    hold the offset alone (docs/official_code.md §b.6–7; identical to IC-Light's own recipe).
     """
     merged = base.to(torch.float32, copy=True)
     if key == CONV_IN_WEIGHT and base.shape[1] < offset.shape[1]:

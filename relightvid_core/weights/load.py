@@ -315,6 +315,30 @@ def load_hdr_encoder(
         state_dict = {key: _place(source.read(key), dtype, device) for key in source.shapes()}
     finally:
         source.close()
-    from ..models.hdr_encoder import hdr_encoder_from_state_dict
-
     return hdr_encoder_from_state_dict(state_dict, source.name, **config)
+
+
+def hdr_encoder_from_state_dict(
+    state_dict: Mapping[str, torch.Tensor], source_name: str = "the HDR encoder state dict", **config
+) -> HDREncoder:
+    """Build an :class:`~relightvid_core.models.hdr_encoder.HDREncoder` holding ``state_dict`` (tensors are
+    adopted, not copied), after checking its keys and shapes.
+
+    Pure: opening files is :func:`load_hdr_encoder`'s job. ``config`` overrides the full sizes (tests use tiny ones).
+
+    Raises:
+        WeightFormatError: naming missing, unexpected and mismatched keys.
+    """
+    from ..models.hdr_encoder import HDREncoder, expected_hdr_encoder_shapes
+
+    check_shapes(
+        {key: tuple(value.shape) for key, value in state_dict.items()},
+        expected_hdr_encoder_shapes(**config),
+        source_name,
+        "HDR encoder (mlp.0/2/4/6 weights and biases)",
+    )
+    # Build on the meta device so the 4096-wide random initialisation is never computed.
+    with torch.device("meta"):
+        encoder = HDREncoder(**config)
+    encoder.load_state_dict(dict(state_dict), strict=True, assign=True)
+    return encoder.eval()

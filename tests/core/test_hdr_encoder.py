@@ -11,9 +11,9 @@ from relightvid_core.errors import WeightFormatError
 from relightvid_core.models.hdr_encoder import (
     HDREncoder,
     expected_hdr_encoder_shapes,
-    hdr_encoder_from_state_dict,
     hdr_encoder_input,
 )
+from relightvid_core.weights.load import hdr_encoder_from_state_dict
 
 TINY = {"hidden_size": 16, "token_dim": 8}
 

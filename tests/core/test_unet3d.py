@@ -46,7 +46,7 @@ def test_unet3d_full_size_keys_and_shapes_match_manifest(golden_dir, section, in
 def test_unet3d_full_size_parameter_count():
     with torch.device("meta"):
         model = RelightVidUNet.from_config(FULL_FBC)
-    assert sum(p.numel() for p in model.parameters()) == 1_276_681_604  # UPSTREAM.md §f
+    assert sum(p.numel() for p in model.parameters()) == 1_276_681_604  # docs/official_code.md §f
 
 
 def test_unet3d_from_config_ignores_official_extra_keys():
