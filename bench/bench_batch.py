@@ -41,7 +41,9 @@ from relightvid_core.video_io import write_mask_folder, write_video
 SIZE = 64
 PROJECTED_CLIPS = 1000
 PROJECTED_GPUS = 8
-ASSUMED_GPU_SECONDS = (30.0, 60.0, 120.0)  # per 16 x 512² clip of 20 steps: assumptions, not measurements
+# Per 16 x 512² clip of 20 steps, assumptions, not measurements: one run is about 1.06 PFLOP in the U-Net
+# (docs/official_code.md §f), 10 s at 100 TFLOP/s sustained.
+ASSUMED_GPU_SECONDS = (10.0, 30.0, 60.0)
 
 
 def make_jobs(folder: Path, jobs: int, frames: int, steps: int) -> tuple[Path, Path]:

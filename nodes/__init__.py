@@ -1,5 +1,6 @@
 """The RelightVid node pack: node id → class and display names (ComfyUI's V1 registration)."""
 
+from . import host
 from .conditioning import (
     RelightVidBackground,
     RelightVidFitFrames,
@@ -56,5 +57,8 @@ NODE_CLASS_MAPPINGS = {
     "RelightVidIIEGuider": RelightVidIIEGuider,
     "RelightVidContextWindows": RelightVidContextWindows,
 }
+# ComfyUI shows a failing node's error by its class name alone (host.reports_errors).
+for _node_class in NODE_CLASS_MAPPINGS.values():
+    host.report_node_errors(_node_class)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

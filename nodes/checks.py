@@ -110,6 +110,13 @@ def first_problem(*problems: str | None) -> str | bool:
     return next((problem for problem in problems if problem is not None), True)
 
 
+def every_problem(*problems: str | None) -> str | bool:
+    """What ``VALIDATE_INPUTS`` returns when each problem is about another input (a node's model files): all
+    of them, one sentence each, so every missing file is named once in one refusal; True when there is none."""
+    found = [problem for problem in problems if problem is not None]
+    return " ".join(found) if found else True
+
+
 def check_numbers(node_class, arguments: Mapping[str, object]) -> None:
     """At node entry: every numeric widget among ``arguments`` is finite and in range.
 

@@ -10,9 +10,11 @@ tests can put a stand-in module under that name and point the loaders at tempora
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..relightvid_core.errors import MissingFileError, SamplingInterrupted
+from ..relightvid_core.errors import RelightVidError, SamplingInterrupted
 from ..relightvid_core.vae import SD_LATENT_SCALE
 from ..relightvid_core.weights.files import InMemorySource, TensorSource
 
@@ -58,6 +60,8 @@ MEMORY_HEADROOM = 0.85  # use at most this share of the free memory for activati
 PREVIEW_FRAME_RATE = 8.0  # frames per second of the animated preview (the official clips' rate)
 MODEL_SOURCE_NAME = "the connected MODEL"
 ENCODE_CHUNK = 16  # frames per VAE call when encoding for the sampler: progress moves between calls
+# ComfyUI's own folders as messages name them (the models folders are named after their registered names).
+SHOWN_FOLDERS = (("get_input_directory", "input"), ("get_output_directory", "output"), ("get_temp_directory", "temp"))
 
 
 # --- model folders -------------------------------------------------------------------------------------
@@ -96,12 +100,15 @@ def model_file_list(folders: Iterable[str]) -> list[str]:
 
 
 def folder_locations(folders: Iterable[str]) -> str:
-    """Where the named folders are, for messages: 'models/relightvid (/abs/path), ...'."""
-    parts = []
-    for folder in folders:
-        paths = folder_paths.get_folder_paths(folder) if folder in _known_folders([folder]) else []
-        parts.append(f"models/{folder}" + (f" ({', '.join(paths)})" if paths else " (not registered)"))
-    return " or ".join(parts)
+    """The registered ones of the named folders, for messages: 'models/relightvid or models/diffusion_models'.
+
+    Folders nobody registered (``animatediff_models`` without AnimateDiff-Evolved) are left out, and no
+    absolute path of the server's disk is shown; an unregistered first folder is still named, as the place
+    the pack's files go.
+    """
+    folders = list(folders)
+    known = _known_folders(folders) or folders[:1]
+    return " or ".join(f"models/{folder}" for folder in known)
 
 
 def find_model_file(folders: Iterable[str], name: str) -> str | None:
@@ -113,16 +120,34 @@ def find_model_file(folders: Iterable[str], name: str) -> str | None:
     return None
 
 
-def resolve_model_file(folders: tuple[str, ...], name: str, what: str) -> str:
-    """Full path of a model file chosen in a combo.
+def _shown_roots() -> list[tuple[str, str]]:
+    """(absolute folder, how messages name it), longest first: every registered model folder as
+    ``models/<its name>`` (or its place under ComfyUI's models folder), then input, output and temp."""
+    if folder_paths is None:
+        return []
+    roots = []
+    models_dir = getattr(folder_paths, "models_dir", None)
+    models_dir = os.path.abspath(models_dir) if models_dir else None
+    for name, entry in getattr(folder_paths, "folder_names_and_paths", {}).items():
+        if name in ("custom_nodes", "configs"):
+            continue
+        for path in map(os.path.abspath, entry[0]):
+            inside = models_dir is not None and os.path.commonpath([path, models_dir]) == models_dir
+            roots.append((path, "models/" + os.path.relpath(path, models_dir) if inside else f"models/{name}"))
+    if models_dir is not None:
+        roots.append((models_dir, "models"))
+    for getter, shown in SHOWN_FOLDERS:
+        if hasattr(folder_paths, getter):
+            roots.append((os.path.abspath(getattr(folder_paths, getter)()), shown))
+    return sorted(((root, shown.replace(os.sep, "/")) for root, shown in roots), key=lambda r: len(r[0]), reverse=True)
 
-    Raises:
-        MissingFileError: the file is in none of the folders (the message names them and where they are).
-    """
-    path = find_model_file(folders, name)
-    if path is None:
-        raise MissingFileError(f"{what} {name!r} was not found in {folder_locations(folders)}; put the file there.")
-    return path
+
+def shown_text(text: str) -> str:
+    """``text`` with every absolute path inside ComfyUI's model, input, output and temp folders written
+    relative to them (``models/relightvid/x.pth``, ``input/clip.mp4``): messages never show the server's disk."""
+    for root, shown in _shown_roots():
+        text = re.sub(re.escape(root) + r"(?=$|[\\/\s'\"),;:\]]|\.(?:\s|$))", lambda _match, shown=shown: shown, text)
+    return text
 
 
 def input_files(extensions: tuple[str, ...]) -> list[str]:
@@ -160,6 +185,61 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
+# --- errors as ComfyUI shows them -----------------------------------------------------------------------
+
+# ComfyUI reports a failed node's exception type as module + "." + class name (execution.py, full_type_name),
+# except for classes of the builtins module, which it reports by name alone, as it does its own ValueErrors.
+# A custom pack's modules are named after its folder's absolute path, so the library's InputError would read
+# "/home/.../custom_nodes/ComfyUI-RelightVid.relightvid_core.errors.InputError". What the pack raises to
+# ComfyUI is therefore a subclass of the library's error of the same name whose module reads "builtins".
+
+
+@functools.cache
+def _reported_class(error_class: type[RelightVidError]) -> type[RelightVidError]:
+    return type(
+        error_class.__name__,
+        (error_class,),
+        {"__module__": "builtins", "__qualname__": error_class.__qualname__, "__doc__": error_class.__doc__},
+    )
+
+
+def reported_error(error: RelightVidError) -> RelightVidError:
+    """``error`` as ComfyUI should show it: its class name alone as the type, and a message that names files
+    relative to ComfyUI's folders (:func:`shown_text`); still an instance of the library's class."""
+    if type(error).__module__ == "builtins":
+        return error
+    return _reported_class(type(error))(shown_text(str(error)))
+
+
+def reports_errors(function: Callable) -> Callable:
+    """Wrap a node's function (or a model wrapper run inside a core node) so that a library error reaches
+    ComfyUI as :func:`reported_error` makes it; interruption and every other exception pass unchanged."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except SamplingInterrupted:
+            raise
+        except RelightVidError as error:
+            shown = reported_error(error)
+            if shown is error:
+                raise
+            raise shown from error
+
+    return call
+
+
+def report_node_errors(node_class: type) -> type:
+    """Have ComfyUI show the errors of ``node_class``'s function as :func:`reports_errors` makes them."""
+    function = getattr(node_class, node_class.FUNCTION)
+    if not getattr(function, "reports_errors", False):
+        wrapped = reports_errors(function)
+        wrapped.reports_errors = True
+        setattr(node_class, node_class.FUNCTION, wrapped)
+    return node_class
+
+
 # --- the prompt being queued ----------------------------------------------------------------------------
 
 # ComfyUI files a VALIDATE_INPUTS message under every input the method names, so a check reading several
@@ -185,6 +265,11 @@ def queued_widget_values(node_id: object, class_type: str) -> dict | None:
     if not isinstance(node, dict) or node.get("class_type") != class_type or not isinstance(node.get("inputs"), dict):
         return None
     return {name: value for name, value in node["inputs"].items() if not isinstance(value, list)}
+
+
+def queued_prompt() -> dict | None:
+    """The whole prompt being queued through POST /prompt (node id → node), or None."""
+    return _queued_prompt.get()
 
 
 def listen_for_queued_prompts() -> None:

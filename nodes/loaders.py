@@ -6,10 +6,11 @@ import functools
 import logging
 import os
 import zipfile
+from dataclasses import dataclass
 
 import torch
 
-from ..relightvid_core.errors import InputError, RelightVidError, WeightFormatError
+from ..relightvid_core.errors import InputError, MissingFileError, RelightVidError, WeightFormatError
 from ..relightvid_core.model_files import DTYPES
 from ..relightvid_core.models.configs import CONFIGS
 from ..relightvid_core.weights import build_unet, load_motion_weights, load_spatial_weights, open_source
@@ -32,6 +33,79 @@ TRANSFORMER_MARKERS = {"joint_blocks.": "an SD3 model", "double_blocks.": "a Flu
 SD15_ADVICE = "RelightVid needs an SD1.5 checkpoint (Realistic Vision 5.1 upstream)"
 BASE_FORMATS = frozenset({WeightFormat.SD15_UNET})
 ICLIGHT_FORMATS = frozenset({WeightFormat.ICLIGHT_FBC})
+REFRESH_ADVICE = "then press R in ComfyUI to refresh the lists"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model file the pack needs comes from (README "Model files").
+
+    Attributes:
+        name: the file's usual name, the one the templates pick.
+        folder: the folder under ComfyUI's ``models/`` it goes in (the frontend's ``directory``).
+        url: a download address on Hugging Face, a host the frontend's missing-models dialog accepts.
+        what: the file in a few words, for messages.
+    """
+
+    name: str
+    folder: str
+    url: str
+    what: str
+
+    @property
+    def advice(self) -> str:
+        return f"download {self.name} ({self.what}) from {self.url} into models/{self.folder}, {REFRESH_ADVICE}"
+
+
+SD15_SOURCE = ModelSource(
+    "realisticVisionV51_v51VAE.safetensors",
+    BASE_FOLDERS[0],
+    "https://huggingface.co/lllyasviel/fav_models/resolve/main/fav/realisticVisionV51_v51VAE.safetensors",
+    "Realistic Vision 5.1 as upstream, or any SD1.5 checkpoint",
+)
+ICLIGHT_SOURCE = ModelSource(
+    "iclight_sd15_fbc.safetensors",
+    host.RELIGHTVID_FOLDER,
+    "https://huggingface.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fbc.safetensors",
+    "IC-Light's fbc offsets",
+)
+# The official code downloads it from aleafy/RelightVid; its README also names aleafy/relightvid_models.
+MOTION_SOURCE = ModelSource(
+    "relvid_mm_sd15_fbc.pth",
+    host.RELIGHTVID_FOLDER,
+    "https://huggingface.co/aleafy/RelightVid/resolve/main/relvid_mm_sd15_fbc.pth",
+    "RelightVid's temporal weights",
+)
+MODEL_SOURCES = (SD15_SOURCE, ICLIGHT_SOURCE, MOTION_SOURCE)
+
+
+@dataclass(frozen=True)
+class FileSlot:
+    """A model-file input of a loader node: its name, the folders it lists, the formats that fit it, the source."""
+
+    input: str
+    folders: tuple[str, ...]
+    formats: frozenset[WeightFormat]
+    source: ModelSource
+
+
+ICLIGHT_SLOT = FileSlot("iclight_fbc", ICLIGHT_FOLDERS, ICLIGHT_FORMATS, ICLIGHT_SOURCE)
+MOTION_SLOT = FileSlot("temporal_weights", MOTION_FOLDERS, frozenset(MOTION_FORMATS), MOTION_SOURCE)
+
+
+class FileChoices(list):
+    """A combo's list of model files that lets every queued file name through ComfyUI's own list check.
+
+    When a prompt is queued, ComfyUI refuses a combo value missing from the list with its stock "Value not in
+    list", naming no folder, unless the node's ``VALIDATE_INPUTS`` names the input — and then it files the
+    method's one message under every input named. A loader with two file inputs therefore names only its hidden
+    node id (``checks.NODE_ID``) and checks each file input itself (:func:`file_problem`), and its lists are of
+    this class: each missing or unfitting file is reported once, in the pack's sentence. Only the membership
+    test differs from a list; ``/object_info`` sends the plain list to the frontend.
+    """
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -55,17 +129,51 @@ def _file_format(path: str, _mtime_ns: int, _size: int) -> WeightFormat | None:
         source.close()
 
 
+def file_format(path: str) -> WeightFormat | None:
+    """What the weight file at ``path`` is (cached while the file is unchanged); None for a legacy pickle."""
+    stat = os.stat(path)
+    return _file_format(path, stat.st_mtime_ns, stat.st_size)
+
+
 def fitting_files(folders: tuple[str, ...], formats: frozenset[WeightFormat]) -> list[str]:
     """The files of ``folders`` whose format is one of ``formats`` (plus legacy pickles, which are only told
     apart when loaded and then refused in one sentence if wrong)."""
     names = []
     for name in host.model_file_list(folders):
-        path = host.find_model_file(folders, name)
-        stat = os.stat(path)
-        found = _file_format(path, stat.st_mtime_ns, stat.st_size)
+        found = file_format(host.find_model_file(folders, name))
         if found is None or found in formats:
             names.append(name)
     return names
+
+
+def file_problem(slot: FileSlot, name: str | None) -> str | None:
+    """One sentence when the file ``name`` chosen for ``slot`` is in none of its folders, or is a weight file of
+    another kind (told from its header); it names the input, the folders, the file to get and where from.
+    None when the file fits, when its kind is only known once loaded (a legacy pickle), or for a link (None)."""
+    if name is None:
+        return None
+    path = host.find_model_file(slot.folders, name)
+    if path is None:
+        return f"{slot.input} {name!r} is not in {host.folder_locations(slot.folders)}: {slot.source.advice}."
+    found = file_format(path)
+    if found is None or found in slot.formats:
+        return None
+    return f"{slot.input} {name!r} is {found.value}, but {slot.input} needs {slot.source.what}: {slot.source.advice}."
+
+
+def require_file(folders: tuple[str, ...], name: str, problem: str | None) -> str:
+    """The path of the model file ``name`` in ``folders``, whose queue-time check found ``problem``.
+
+    Raises:
+        MissingFileError: the file is in none of the folders (``problem`` says which and where to get it).
+        WeightFormatError: the file is there but ``problem`` says it does not fit.
+    """
+    path = host.find_model_file(folders, name)
+    if path is None:
+        raise MissingFileError(problem or f"{name!r} is not in {host.folder_locations(folders)}.")
+    if problem is not None:
+        raise WeightFormatError(problem)
+    return path
 
 
 def base_family(shapes) -> str | None:
@@ -84,20 +192,26 @@ def base_problem(source: TensorSource, what: str) -> str | None:
     return None if family is None else f"{what} is {family}; {SD15_ADVICE}."
 
 
-def base_file_problem(name: str) -> str | None:
+def base_file_problem(name: str | None) -> str | None:
     """Queue-time check of a base checkpoint file: present, and an SD1.5 U-Net if its header says so.
 
     Only a safetensors header can be read without loading the file; pickles are checked when the node runs.
+    None for :data:`FROM_MODEL` and for a link (None).
     """
+    if name is None or name == FROM_MODEL:
+        return None
     path = host.find_model_file(BASE_FOLDERS, name)
     if path is None:
-        return f"base_checkpoint {name!r} was not found in {host.folder_locations(BASE_FOLDERS)}."
+        return (
+            f"base_checkpoint {name!r} is not in {host.folder_locations(BASE_FOLDERS)}: put an SD1.5 checkpoint "
+            f"there ({SD15_SOURCE.name}: {SD15_SOURCE.url}) or choose {FROM_MODEL}, {REFRESH_ADVICE}."
+        )
     if not path.lower().endswith((".safetensors", ".sft")):
         return None
     try:
         source = open_source(path)
     except RelightVidError as error:
-        return f"base_checkpoint {name!r} cannot be read: {error}."
+        return host.shown_text(f"base_checkpoint {name!r} cannot be read: {str(error).rstrip('.')}.")
     try:
         return base_problem(source, f"base_checkpoint {name!r}")
     finally:
@@ -153,14 +267,14 @@ class RelightVidUNetLoader:
         return {
             "required": {
                 "base_checkpoint": (
-                    [FROM_MODEL, *fitting_files(BASE_FOLDERS, BASE_FORMATS)],
+                    FileChoices([FROM_MODEL, *fitting_files(BASE_FOLDERS, BASE_FORMATS)]),
                     {
                         "tooltip": "SD1.5 checkpoint from models/checkpoints (Realistic Vision 5.1 upstream). "
                         f"Choose {FROM_MODEL} to take the U-Net of the MODEL input instead."
                     },
                 ),
                 "iclight_fbc": (
-                    fitting_files(ICLIGHT_FOLDERS, ICLIGHT_FORMATS),
+                    FileChoices(fitting_files(ICLIGHT_FOLDERS, ICLIGHT_FORMATS)),
                     {
                         "tooltip": "IC-Light fbc offsets (iclight_sd15_fbc.safetensors, 12-channel) from "
                         "models/relightvid "
@@ -186,27 +300,34 @@ class RelightVidUNetLoader:
                     },
                 ),
             },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, base_checkpoint):
-        # One input only: ComfyUI files the message under every input named here. iclight_fbc is left to
-        # ComfyUI's own check that the file is in its list.
-        if base_checkpoint is None or base_checkpoint == FROM_MODEL:
-            return True
-        return checks.first_problem(base_file_problem(base_checkpoint))
+    @staticmethod
+    def files_problem(base_checkpoint: str | None, iclight_fbc: str | None) -> str | bool:
+        """Each file input's problem (:func:`base_file_problem`, :func:`file_problem`), or True."""
+        return checks.every_problem(base_file_problem(base_checkpoint), file_problem(ICLIGHT_SLOT, iclight_fbc))
 
-    def load(self, base_checkpoint, iclight_fbc, dtype, model=None):
-        checks.check(self.VALIDATE_INPUTS(base_checkpoint))
+    @classmethod
+    def VALIDATE_INPUTS(cls, settings):
+        # Two file inputs: the node names only its hidden id (a message is filed under every input named) and
+        # reads both from the queued prompt; their lists (FileChoices) pass ComfyUI's own list check.
+        queued = host.queued_widget_values(settings, cls.__name__)
+        if queued is None:
+            return True
+        return cls.files_problem(queued.get("base_checkpoint"), queued.get("iclight_fbc"))
+
+    def load(self, base_checkpoint, iclight_fbc, dtype, model=None, settings=None):
         if base_checkpoint == FROM_MODEL:
             if model is None:
                 raise InputError(
                     f"base_checkpoint is {FROM_MODEL} but no MODEL is connected; connect one or pick a checkpoint file."
                 )
-            base = host.model_weights(model)
+            base_path = None
         else:
-            base = open_source(host.resolve_model_file(BASE_FOLDERS, base_checkpoint, "base_checkpoint"))
-        iclight = host.resolve_model_file(ICLIGHT_FOLDERS, iclight_fbc, "iclight_fbc")
+            base_path = require_file(BASE_FOLDERS, base_checkpoint, base_file_problem(base_checkpoint))
+        iclight = require_file(ICLIGHT_FOLDERS, iclight_fbc, file_problem(ICLIGHT_SLOT, iclight_fbc))
+        base = host.model_weights(model) if base_path is None else open_source(base_path)
         what = base.name if base_checkpoint == FROM_MODEL else f"base_checkpoint {base_checkpoint!r}"
         config = config_for_weights(base, what)
         parameters = sum(torch.Size(shape).numel() for shape in base.shapes().values())
@@ -249,15 +370,11 @@ class RelightVidTemporalLoader:
 
     @classmethod
     def VALIDATE_INPUTS(cls, temporal_weights):
-        if host.find_model_file(MOTION_FOLDERS, temporal_weights) is None:
-            return (
-                f"temporal_weights {temporal_weights!r} was not found in {host.folder_locations(MOTION_FOLDERS)}; "
-                "put relvid_mm_sd15_fbc.pth there."
-            )
-        return True
+        # The one file input is named here, so ComfyUI skips its own list check and files this message once.
+        return checks.first_problem(file_problem(MOTION_SLOT, temporal_weights))
 
     def load(self, relightvid_unet, temporal_weights):
-        path = host.resolve_model_file(MOTION_FOLDERS, temporal_weights, "temporal_weights")
+        path = require_file(MOTION_FOLDERS, temporal_weights, file_problem(MOTION_SLOT, temporal_weights))
         motion = load_motion_weights(
             path, dtype=relightvid_unet.dtype, device=host.offload_device(), config=relightvid_unet.config
         )

@@ -36,8 +36,19 @@ from ..relightvid_core.weights import detect_format, expected_shapes, load_motio
 from ..relightvid_core.weights.convert import is_motion_key, ldm_to_diffusers_key_map, spatial_key_map
 from ..relightvid_core.weights.detect import WeightFormat
 from ..relightvid_core.weights.validate import check_shapes, require_format
-from . import host
-from .loaders import ICLIGHT_FOLDERS, MOTION_FOLDERS
+from ..relightvid_core.values import counted
+from . import checks, host
+from .loaders import (
+    ICLIGHT_FOLDERS,
+    ICLIGHT_FORMATS,
+    ICLIGHT_SLOT,
+    MOTION_FOLDERS,
+    MOTION_SLOT,
+    FileChoices,
+    file_problem,
+    fitting_files,
+    require_file,
+)
 
 if TYPE_CHECKING:  # the network imports diffusers (seconds): built only when the node runs
     from ..relightvid_core.models.unet3d import RelightVidUNet
@@ -132,16 +143,89 @@ def check_clip_conds(conds: Mapping[str, list | None], frames: int) -> None:
         )
     if counts != {frames}:
         raise InputError(
-            f"the latent has {frames} frames but the RelightVid conditioning has {', '.join(map(str, sorted(counts)))}; "
+            f"the latent has {counted(frames, 'frame')} but the RelightVid conditioning has {', '.join(map(str, sorted(counts)))}; "
             "make the latent from the same clip (the Conditioning node's latent, or VAE Encode of its frames)."
         )
 
 
+@host.reports_errors
 def check_conds_wrapper(executor, noise, *args, **kwargs):
     """An OUTER_SAMPLE wrapper that refuses conds the RelightVid MODEL cannot use, before ComfyUI encodes them
-    (the guider is the executor's ``class_obj``)."""
+    (the guider is the executor's ``class_obj``). It wraps the whole sampling run, so every library error raised
+    while a core sampler node runs the patched MODEL reaches ComfyUI as the pack reports its own."""
     check_clip_conds(executor.class_obj.original_conds, noise.shape[0])
     return executor(noise, *args, **kwargs)
+
+
+# Core nodes that sample with a MODEL, and their inputs whose conditioning must carry the RelightVid image (the
+# negative is the official "no image" branch). Other packs' samplers and guiders are checked when they sample.
+IMAGE_CONDITIONING_INPUTS = {
+    "KSampler": ("positive",),
+    "KSamplerAdvanced": ("positive",),
+    "SamplerCustom": ("positive",),
+    "CFGGuider": ("positive",),
+    "DualCFGGuider": ("cond1", "cond2"),
+    "BasicGuider": ("conditioning",),
+}
+CONDITIONING_NODE = "RelightVidNativeConditioning"  # the node that puts the image on a conditioning
+
+
+def _link_source(value: object) -> str | None:
+    """The source node id of an API-prompt link ``[node id, output index]``, or None for a constant."""
+    return str(value[0]) if isinstance(value, list) and len(value) == 2 else None
+
+
+def _named(prompt: dict, node_id: str) -> str:
+    title = (prompt[node_id].get("_meta") or {}).get("title") or prompt[node_id].get("class_type")
+    return f"{title} (node {node_id})"
+
+
+def _model_comes_from(prompt: dict, node_id: str, source: str) -> bool:
+    """True when the ``model`` input of ``node_id`` comes from ``source``, directly or through MODEL → MODEL nodes."""
+    seen = set()
+    while node_id in prompt and node_id not in seen:
+        seen.add(node_id)
+        node_id = _link_source(prompt[node_id].get("inputs", {}).get("model"))
+        if node_id == source:
+            return True
+    return False
+
+
+def _upstream(prompt: dict, node_id: str) -> set[str]:
+    """``node_id`` and every node it takes an input from, transitively."""
+    found, todo = set(), [node_id]
+    while todo:
+        current = todo.pop()
+        if current in found or current not in prompt:
+            continue
+        found.add(current)
+        todo.extend(filter(None, map(_link_source, prompt[current].get("inputs", {}).values())))
+    return found
+
+
+def wiring_problem(prompt: dict | None, node_id: object) -> str | None:
+    """Queue-time check of the prompt around an Apply RelightVid node: a core sampler or guider that samples its
+    MODEL (directly or through MODEL → MODEL nodes) with a positive, cond1, cond2 or conditioning input that no
+    RelightVid Conditioning (native) node feeds — e.g. CLIP Text Encode wired straight into KSampler — would
+    fail when it samples (:func:`check_clip_conds`); it is refused before anything loads, in one sentence."""
+    if not prompt:
+        return None
+    model_node = str(node_id)
+    for consumer, node in prompt.items():
+        names = IMAGE_CONDITIONING_INPUTS.get(node.get("class_type"), ())
+        if not names or not _model_comes_from(prompt, consumer, model_node):
+            continue
+        for name in names:
+            source = _link_source(node.get("inputs", {}).get(name))
+            if source is None or source not in prompt:
+                continue
+            if not any(prompt[n].get("class_type") == CONDITIONING_NODE for n in _upstream(prompt, source)):
+                return (
+                    f"{_named(prompt, consumer)} samples this RelightVid MODEL with {name} from "
+                    f"{_named(prompt, source)}, which carries no RelightVid image; connect {name} from a RelightVid "
+                    "Conditioning (native) node, not straight from CLIP Text Encode."
+                )
+    return None
 
 
 def clip_preview_wrapper(executor, guider, sigmas, extra_args, callback, *args, **kwargs):
@@ -461,31 +545,37 @@ class RelightVidApplyModel:
             "required": {
                 "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (Realistic Vision 5.1 upstream); it is never modified."}),
                 "iclight_fbc": (
-                    host.model_file_list(ICLIGHT_FOLDERS),
+                    FileChoices(fitting_files(ICLIGHT_FOLDERS, ICLIGHT_FORMATS)),
                     {
                         "tooltip": "IC-Light fbc offsets (iclight_sd15_fbc.safetensors, 12-channel) from models/relightvid "
                         "or models/diffusion_models. The fc (8-channel) file does not work here."
                     },
                 ),
                 "temporal_weights": (
-                    host.model_file_list(MOTION_FOLDERS),
+                    FileChoices(fitting_files(MOTION_FOLDERS, MOTION_SLOT.formats)),
                     {
                         "tooltip": "Temporal weights: relvid_mm_sd15_fbc.pth from models/relightvid (AnimateDiff v1/v2 "
                         "motion modules from models/animatediff_models work too)."
                     },
                 ),
             },
+            "hidden": checks.HIDDEN_NODE_ID,
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, iclight_fbc):
-        # One input only: ComfyUI files the message under every input named here; temporal_weights is left to
-        # ComfyUI's own check that the file is in its list.
-        if host.find_model_file(ICLIGHT_FOLDERS, iclight_fbc) is None:
-            return f"IC-Light fbc file {iclight_fbc!r} was not found in {host.folder_locations(ICLIGHT_FOLDERS)}."
-        return True
+    def VALIDATE_INPUTS(cls, settings):
+        # Two file inputs, as in the U-Net loader: the node names only its hidden id and checks both files from
+        # the queued prompt, then the samplers that use its MODEL.
+        queued = host.queued_widget_values(settings, cls.__name__)
+        if queued is None:
+            return True
+        files = checks.every_problem(
+            file_problem(ICLIGHT_SLOT, queued.get("iclight_fbc")),
+            file_problem(MOTION_SLOT, queued.get("temporal_weights")),
+        )
+        return files if files is not True else checks.first_problem(wiring_problem(host.queued_prompt(), settings))
 
-    def apply(self, model, iclight_fbc, temporal_weights):
-        iclight = host.resolve_model_file(ICLIGHT_FOLDERS, iclight_fbc, "IC-Light fbc file")
-        motion = host.resolve_model_file(MOTION_FOLDERS, temporal_weights, "temporal weights")
+    def apply(self, model, iclight_fbc, temporal_weights, settings=None):
+        iclight = require_file(ICLIGHT_FOLDERS, iclight_fbc, file_problem(ICLIGHT_SLOT, iclight_fbc))
+        motion = require_file(MOTION_FOLDERS, temporal_weights, file_problem(MOTION_SLOT, temporal_weights))
         return (apply_relightvid(model, iclight, motion),)

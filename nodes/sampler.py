@@ -20,6 +20,7 @@ from ..relightvid_core.sampling import (
 )
 from ..relightvid_core.sampling.memory import activation_bytes, batch_that_fits
 from ..relightvid_core.vae import LATENT_CHANNELS, LATENT_FACTOR, SD_LATENT_SCALE
+from ..relightvid_core.values import counted
 from . import checks, host
 from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, MODEL_TYPE, TEXT_TYPE, Background, Foreground
 
@@ -85,7 +86,7 @@ def check_pairing(foreground: Foreground, background: Background) -> None:
     """
     if background.count != foreground.count:
         raise InputError(
-            f"the background has {background.count} frames but the foreground has {foreground.count}; make the "
+            f"the background has {counted(background.count, 'frame')} but the foreground has {foreground.count}; make the "
             "background from the same RelightVid Foreground node that feeds the sampler."
         )
     if (background.height, background.width) != (foreground.height, foreground.width):

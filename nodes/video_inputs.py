@@ -17,6 +17,7 @@ from ..relightvid_core.video_io import (
     read_mask_sequence,
     read_video_frames,
 )
+from ..relightvid_core.values import counted
 from . import host
 
 MAX_FRAMES = 100_000
@@ -76,7 +77,7 @@ def selected_images(images: torch.Tensor, selection: FrameSelection, name: str =
         raise InputError(f"{name} must be an IMAGE batch (frames, height, width, 3); got shape {tuple(images.shape)}.")
     kept = images[list(selection.indices(images.shape[0]))]
     if kept.shape[0] == 0:
-        raise InputError(f"{name} has {images.shape[0]} frames, none left after skipping {selection.skip}.")
+        raise InputError(f"{name} has {counted(images.shape[0], 'frame')}, none left after skipping {selection.skip}.")
     return kept[..., :3].float()
 
 

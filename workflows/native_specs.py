@@ -13,8 +13,10 @@ from specs import (
     API_DIR,  # noqa: F401 - read by build_workflows.py as module.API_DIR
     BACKGROUND,
     CHECKPOINT,
+    HUB,
     ICLIGHT,
     MASK_SEQUENCE,
+    MODEL_FILES,
     MOTION,
     OFFICIAL_FPS,
     SUBJECT,
@@ -22,11 +24,21 @@ from specs import (
     _foreground,
     _mask_sequence,
     _node,
+    models_metadata,
     template_note,
     write_api_files,
 )
 
-CONTROLNET = "control_v11p_sd15_canny.safetensors"
+# The SD1.5 Canny ControlNet as ComfyUI's own templates name it (fp16 safetensors of ControlNet 1.1).
+CONTROLNET = "control_v11p_sd15_canny_fp16.safetensors"
+CONTROLNET_FILES = {
+    **MODEL_FILES,
+    CONTROLNET: (
+        "controlnet",
+        HUB + "comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/" + CONTROLNET,
+        "SD1.5 Canny ControlNet",
+    ),
+}
 EMPTY_PROMPT = ""
 
 
@@ -169,30 +181,20 @@ WORKFLOWS = {
     "relightvid_native_controlnet": (
         native_controlnet,
         INPUTS,
-        f"A ControlNet on top of RelightVid: Canny edges of each subject frame guide every frame (each context "
-        f"window gets its own hint frames). Put an SD1.5 ControlNet ({CONTROLNET}) in models/controlnet.",
+        "A ControlNet on top of RelightVid: Canny edges of each subject frame guide every frame (each context "
+        "window gets its own hint frames), with an SD1.5 ControlNet from models/controlnet.",
     ),
 }
 
-# UI layout, as in specs.py: columns of node ids stacked top to bottom (ids missing from a template are
-# skipped), and the groups drawn around them. The opening view is fitted to the whole graph.
-COLUMNS = [
-    ["note"],
-    ["1", "2", "21", "13", "14"],
-    ["4", "6", "9"],
-    ["10", "12"],
-    ["26", "27", "28", "3"],
-    ["15", "22", "23", "24", "25"],
-    ["16", "17", "18"],
+# UI layout, as in specs.py: the graph in stacks of groups left to right, then the Note and the opening groups.
+STACKS = [
+    [("1. Models and prompts", "#3f5159", [["1", "2", "21"], ["13", "14"]])],
+    [("2. Subject and mask", "#3f593f", [["4", "6"], ["9"]])],
+    [("3. Lighting", "#59533f", [["10", "12"]])],
+    [("4. Conditioning", "#4f3f59", [["26", "27", "28", "3"]])],
+    [("5. Sample", "#593f3f", [["15", "22", "23", "24", "25"]])],
 ]
-GROUPS = [
-    ("1. Models and prompts", "#3f5159", ["1", "2", "21", "13", "14"]),
-    ("2. Subject and mask", "#3f593f", ["4", "6", "9"]),
-    ("3. Lighting", "#59533f", ["10", "12"]),
-    ("4. RelightVid conditioning (and ControlNet)", "#4f3f59", ["26", "27", "28", "3"]),
-    ("5. Sample (ComfyUI's own samplers)", "#593f3f", ["15", "22", "23", "24", "25"]),
-    ("6. Decode and save", "#444444", ["16", "17", "18"]),
-]
+OPENING_GROUPS = [("6. Decode and save", "#444444", [["16", "17", "18"]])]
 # As specs.TEST_SIZE_CPU_SECONDS (the same frontend run, after the sampler templates had loaded the models).
 TEST_SIZE_CPU_SECONDS = {
     "relightvid_native_ksampler": 18.7,
@@ -201,8 +203,17 @@ TEST_SIZE_CPU_SECONDS = {
 }
 
 
+def _files(name: str) -> dict:
+    return CONTROLNET_FILES if name == "relightvid_native_controlnet" else MODEL_FILES
+
+
 def note_text(name: str) -> str:
-    return template_note(name, WORKFLOWS, TEST_SIZE_CPU_SECONDS)
+    return template_note(name, WORKFLOWS, TEST_SIZE_CPU_SECONDS, _files(name))
+
+
+def node_models(name: str) -> dict[str, list[dict]]:
+    """The frontend's ``models`` metadata of template ``name``, by node id."""
+    return models_metadata(WORKFLOWS[name][0](), _files(name))
 
 
 if __name__ == "__main__":

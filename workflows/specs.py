@@ -1,9 +1,10 @@
-"""The example workflows, written once as API graphs plus the layout and notes of their UI versions.
+"""The example workflows, written once as API graphs plus the layout, notes and model files of their UI versions.
 
 ``python workflows/specs.py`` rewrites ``example_workflows/api/*.json`` from the graphs below. The UI files
-(``example_workflows/*.json``) are made from the API files by ComfyUI's own frontend — loaded, laid out in
-the ``COLUMNS`` and ``GROUPS`` below, given their Note, and saved with ``app.graph.serialize()`` — so they are exactly what
-the app saves: ``tests/integration/build_workflows.py`` does that against a running ComfyUI.
+(``example_workflows/*.json``) are made from the API files by ComfyUI's own frontend — loaded, laid out in the
+``STACKS`` and ``OPENING_GROUPS`` below, given their Note and their model files' download metadata, and saved with
+``app.graph.serialize()`` — so they are exactly what the app saves: ``tests/integration/build_workflows.py`` does
+that against a running ComfyUI.
 """
 
 from __future__ import annotations
@@ -40,11 +41,49 @@ INPUT_SOURCES = {
     ENV_MAP: "an equirectangular .hdr/.exr environment map (e.g. a CC0 one from polyhaven.com/hdris)",
 }
 
-MODEL_NOTE = (
-    "Model files:\n"
-    f"- models/checkpoints: an SD1.5 checkpoint ({CHECKPOINT}, Realistic Vision 5.1 as upstream, or any SD1.5)\n"
-    f"- models/relightvid (or models/diffusion_models): {ICLIGHT} (IC-Light fbc, from lllyasviel/ic-light)\n"
-    f"- models/relightvid: {MOTION} (RelightVid temporal weights, from aleafy/relightvid_models)\n"
+HUB = "https://huggingface.co/"
+# Where each model file the templates name comes from and goes: the frontend's "models" metadata of a node
+# whose widget holds the file (its missing-models dialog offers the download; frontend 1.27.10 downloads only
+# .safetensors/.sft files from huggingface.co or civitai.com, so it lists the .pth without a download button).
+# The pack's own messages give the same sources (nodes/loaders.py MODEL_SOURCES; tests/nodes checks they agree).
+# file name -> (folder under models/, download URL, what it is)
+MODEL_FILES = {
+    CHECKPOINT: (
+        "checkpoints",
+        HUB + "lllyasviel/fav_models/resolve/main/fav/" + CHECKPOINT,
+        "Realistic Vision 5.1 as upstream, or any SD1.5 checkpoint",
+    ),
+    ICLIGHT: (
+        "relightvid",
+        HUB + "lllyasviel/ic-light/resolve/main/" + ICLIGHT,
+        "IC-Light fbc; models/diffusion_models works too",
+    ),
+    MOTION: ("relightvid", HUB + "aleafy/RelightVid/resolve/main/" + MOTION, "RelightVid temporal weights"),
+}
+
+
+def model_note(files: dict) -> str:
+    lines = [
+        f"- models/{folder}: {name} ({what}), {url.removeprefix('https://').split('/resolve/')[0]}"
+        for name, (folder, url, what) in files.items()
+    ]
+    return "Model files (when one is missing, opening the workflow lists it with its download):\n" + "\n".join(lines)
+
+
+def models_metadata(graph: dict, files: dict) -> dict[str, list[dict]]:
+    """node id → the frontend's ``properties.models`` entries ({name, url, directory}) of the model files its
+    widgets name, for every node of the API ``graph`` that names one of ``files``."""
+    found = {}
+    for node_id, node in graph.items():
+        names = [value for value in node["inputs"].values() if isinstance(value, str) and value in files]
+        if names:
+            found[node_id] = [{"name": name, "url": files[name][1], "directory": files[name][0]} for name in names]
+    return found
+
+
+VIEW_NOTE = (
+    "The workflow opens on its result ({output}) beside this note; the graph runs from the left: press . to see "
+    "all of it."
 )
 # Seconds from Run to done in the real frontend (tests/integration/test_frontend.py, ComfyUI's "Prompt executed
 # in" line) at test size, on 2 CPU cores that another test job shared; the first template's run includes
@@ -269,40 +308,44 @@ WORKFLOWS = {
     ),
 }
 
-# UI layout: columns of node ids stacked top to bottom, and the groups drawn around them (title, colour, ids).
-# The opening view is fitted to the whole graph, so inputs, lighting and output are all on screen.
-COLUMNS = [
-    ["note"],
-    ["1", "2", "3"],
-    ["4", "5", "6", "7", "8", "10"],
-    ["21", "9", "12"],
-    ["13", "14", "15"],
-    ["16", "17", "18"],
+# UI layout, read by tests/integration/build_workflows.py. The graph runs left to right in STACKS: each stack is a
+# column of groups laid top to bottom, each group (title, colour, columns of node ids; ids a template lacks are
+# skipped) sized to its nodes and its title, so no two groups overlap. Right of the graph come the Note and
+# OPENING_GROUPS, the view the template opens on: the result and the Note, legible on a 1280x800 page.
+STACKS = [
+    [("1. Models", "#3f5159", [["1", "2", "3"]])],
+    [("2. Subject and mask", "#3f593f", [["4", "5", "6", "7", "8"], ["21", "9"]])],
+    [("3. Lighting", "#59533f", [["10", "12"]])],
+    [("4. Prompt", "#4f3f59", [["13", "14"]]), ("5. Relight", "#593f3f", [["15"]])],
 ]
-GROUPS = [
-    ("1. Models", "#3f5159", ["1", "2", "3"]),
-    ("2. Subject and mask", "#3f593f", ["4", "5", "6", "7", "8", "21", "9"]),
-    ("3. Lighting", "#59533f", ["10", "12"]),
-    ("4. Prompt", "#4f3f59", ["13", "14"]),
-    ("5. Relight", "#593f3f", ["15"]),
-    ("6. Decode and save", "#444444", ["16", "17", "18"]),
-]
+OPENING_GROUPS = [("6. Decode and save", "#444444", [["16", "17", "18"]])]
 
 
-def template_note(name: str, workflows: dict = WORKFLOWS, cpu_seconds: dict = TEST_SIZE_CPU_SECONDS) -> str:
-    """The text of a template's Note: what it does, the model and input files, the measured time."""
+def template_note(
+    name: str,
+    workflows: dict = WORKFLOWS,
+    cpu_seconds: dict = TEST_SIZE_CPU_SECONDS,
+    files: dict = MODEL_FILES,
+    output: str = OPENING_GROUPS[0][0],
+) -> str:
+    """The text of a template's Note: what it does, where the view is, the model and input files, the time."""
     _build, inputs, summary = workflows[name]
     sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in inputs)
     measured = cpu_seconds[name]
     cpu = f"{measured:.0f} {TEST_SIZE_NOTE}" if measured is not None else "not measured yet"
     return (
-        f"{summary}\n\n{MODEL_NOTE}\nInputs (ComfyUI/input):\n{sources}\n\n"
-        f"Expected time: CPU: {cpu}. GPU: not measured yet."
+        f"{summary}\n{VIEW_NOTE.format(output=output)}\n\n{model_note(files)}\n\nInputs (ComfyUI/input):\n"
+        f"{sources}\n\nExpected time: CPU: {cpu}. GPU: not measured yet."
     )
 
 
 def note_text(name: str) -> str:
     return template_note(name)
+
+
+def node_models(name: str) -> dict[str, list[dict]]:
+    """The frontend's ``models`` metadata of template ``name``, by node id."""
+    return models_metadata(WORKFLOWS[name][0](), MODEL_FILES)
 
 
 def write_api_files(workflows: dict | None = None) -> list[Path]:

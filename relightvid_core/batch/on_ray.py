@@ -32,6 +32,7 @@ from .interfaces import BatchEvents, RaySettings
 from .plan import BatchJob
 from .worker import JobRunner, ModelsUnavailable, RunnerConfig
 
+logger = logging.getLogger(__name__)
 POLL_SECONDS = 1.0  # how often the driver asks which jobs are running
 PROBE_SECONDS = 5.0  # one connection attempt to a cluster's address before Ray's own, much longer, retries
 
@@ -247,7 +248,10 @@ def run_on_ray(
     finally:
         stop.set()
         if owned:
-            ray.shutdown()
+            try:
+                ray.shutdown()
+            except Exception:  # noqa: BLE001 - the batch is over either way; its own outcome must not be masked
+                logger.exception("Ray did not shut down cleanly")
 
 
 def _poll(board: Any, events: BatchEvents, stop: threading.Event) -> None:

@@ -5,8 +5,10 @@
 
 Without ``--url`` a temporary server is started as the integration tests start it. The API files come from
 ``workflows/specs.py`` and ``workflows/native_specs.py`` (run them first after changing a graph); each UI file
-is what the frontend saves after loading the API graph, laying it out in its module's ``COLUMNS`` and ``GROUPS``
-and adding the Note (its ``note_text``). ``--only NAME ...`` rebuilds just those templates.
+is what the frontend saves after loading the API graph, laying it out in its module's ``STACKS`` of groups,
+adding the Note (its ``note_text``) and the ``OPENING_GROUPS`` right of them, and the model files' download
+metadata (its ``node_models``); it opens at :data:`VIEW` on the Note and the opening groups.
+``--only NAME ...`` rebuilds just those templates.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ SETTINGS = {
     "Comfy.Canvas.LeftMouseClickBehavior": "panning",
     "Comfy.Canvas.MouseWheelScroll": "zoom",
     "Comfy.TutorialCompleted": True,
+    "Comfy.Workflow.ShowMissingModelsWarning": False,
 }
-ORIGIN, GAP, GROUP_PADDING = (40, 40), 60, 12
-NOTE_SIZE = (420, 700)
+ORIGIN, GAP, GROUP_PADDING = (40, 40), 40, 12
+NOTE_WIDTH = 400  # the Note is made as tall as its text
 # Load Video and Load Image show the picked file under their widgets.
 PREVIEW_TYPES, PREVIEW_HEIGHT = ["LoadVideo", "LoadImage"], 250
-# The opening view fits the graph into the canvas of a 1920x1080 screen (the frontend's side bar and menus
-# take the rest), so every group shows at once.
-VIEW = {"left": 60, "top": 20, "width": 1700, "height": 900}
+# The opening view: the Note and the opening groups at 1.25x, where the Note's 10 px text (the frontend's
+# default textarea font) reads at 12.5 px; left and top are screen pixels from the canvas's corner, below the
+# workflow tabs. The graph ends OPENING_GAP graph units left of the Note, out of that view.
+VIEW = {"scale": 1.25, "left": 16, "top": 52}
+OPENING_GAP = 120
 
 
 def run_frontend(command: str, job: dict, workdir: Path) -> list[dict]:
@@ -70,12 +75,14 @@ def build(url: str, workdir: Path, only: list[str] | None = None) -> list[Path]:
                     "name": name,
                     "api": api,
                     "note": module.note_text(name),
-                    "noteSize": NOTE_SIZE,
-                    "columns": module.COLUMNS,
-                    "groups": module.GROUPS,
+                    "noteWidth": NOTE_WIDTH,
+                    "models": module.node_models(name),
+                    "stacks": module.STACKS,
+                    "openingGroups": module.OPENING_GROUPS,
                     "origin": ORIGIN,
                     "gap": GAP,
                     "groupPadding": GROUP_PADDING,
+                    "openingGap": OPENING_GAP,
                     "view": VIEW,
                     "previewTypes": PREVIEW_TYPES,
                     "previewHeight": PREVIEW_HEIGHT,

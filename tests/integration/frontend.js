@@ -6,6 +6,9 @@
 //   node frontend.js templates JOB.json  the Templates browser on one pack's category: thumbnails, screenshot
 //   node frontend.js preview JOB.json    run one workflow and screenshot the sampler's latent preview
 //   node frontend.js refuse JOB.json     queue one workflow with a bad widget: the error dialog's text, screenshot
+//   node frontend.js opening JOB.json    each UI workflow's opening view on a page of job.viewport: rectangles
+//                                        of nodes, groups and what covers the canvas, the Note's font; screenshot
+//   node frontend.js models JOB.json     each UI workflow opened with the missing-models warning on: the dialog
 //
 // JOB.json: {"url": ..., "chromium": "/usr/bin/chromium", "workflows": [...]} (see build_workflows.py and
 // test_frontend.py for the entries). Page errors are collected; benign 404s of optional resources are not.
@@ -16,8 +19,9 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const MISSING_TEXT = /missing node types|nodes are missing|missing nodes/i;
 
-async function openPage(context, url, errors) {
+async function openPage(context, url, errors, viewport = null) {
   const page = await context.newPage();
+  if (viewport) await page.setViewportSize(viewport);
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message} ${(e.stack || '').split('\n').slice(1, 3).join(' ')}`));
   await page.goto(url, { waitUntil: 'networkidle', timeout: 120000 });
   await page.waitForFunction(() => window.app && window.app.graph && window.LiteGraph, null, { timeout: 120000 });
@@ -47,64 +51,94 @@ async function build(context, job) {
     const page = await openPage(context, job.url, errors);
     const built = await page.evaluate(async (w) => {
       const { app, LiteGraph } = window;
+      const frame = () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
       await app.loadApiJson(w.api, `${w.name}.json`);
-      const note = LiteGraph.createNode('Note');
-      note.size = w.noteSize;
-      note.title = 'Read me: files, folders and time';
-      note.widgets[0].value = w.note;
-      app.graph.add(note);
       for (const node of app.graph.nodes) {
         for (const widget of node.widgets || []) {
           if (widget.name === 'control_after_generate') widget.value = 'fixed';
         }
+        // The frontend's missing-models metadata: {name, url, directory} of the files the node's widgets name.
+        if (w.models[String(node.id)]) node.properties.models = w.models[String(node.id)];
       }
-      // Columns of nodes stacked top to bottom ("note" is the Note); the gap leaves room for group titles.
+      const note = LiteGraph.createNode('Note');
+      note.title = 'Read me: files, folders and time';
+      note.widgets[0].value = w.note;
+      app.graph.add(note);
+      note.size = [w.noteWidth, 200];
+      const titleHeight = LiteGraph.NODE_TITLE_HEIGHT;
       const byId = (id) => {
-        const node = id === 'note' ? note : app.graph.getNodeById(Number(id));
-        return node && (id === 'note' || node !== note) ? node : null; // the Note may have taken a free id
+        const node = app.graph.getNodeById(Number(id));
+        return node && node !== note ? node : null; // the Note may have taken a free id
       };
       // Load Video/Image grow by their preview once a file is picked: keep room for it below them.
       const height = (node) => node.size[1] + (w.previewTypes.includes(node.type) ? w.previewHeight : 0);
-      let x = w.origin[0];
-      const top = w.origin[1];
-      for (const column of w.columns) {
-        const nodes = column.map(byId).filter(Boolean);
-        if (!nodes.length) continue;
-        let y = top;
-        for (const node of nodes) {
-          node.pos = [x, y];
-          y += height(node) + LiteGraph.NODE_TITLE_HEIGHT + w.gap;
-        }
-        x += Math.max(...nodes.map((node) => node.size[0])) + w.gap;
-      }
-      for (const [title, color, ids] of w.groups) {
-        const nodes = ids.map(byId).filter(Boolean);
-        if (!nodes.length) continue;
+      const measure = document.createElement('canvas').getContext('2d');
+      // One group at (left, top): its columns of nodes side by side, each stacked top to bottom; the group is
+      // as wide as its nodes and its title, so no title runs into the next group.
+      const placeGroup = ([title, color, columns], left, top) => {
         const group = new LiteGraph.LGraphGroup(title);
         group.color = color;
-        app.graph.add(group);
-        // From positions and sizes (the nodes' cached bounding boxes are only refreshed when drawn).
         const pad = w.groupPadding;
-        const left = Math.min(...nodes.map((n) => n.pos[0])) - pad;
-        const upper = Math.min(...nodes.map((n) => n.pos[1])) - LiteGraph.NODE_TITLE_HEIGHT - pad - group.titleHeight;
-        const right = Math.max(...nodes.map((n) => n.pos[0] + n.size[0])) + pad;
-        const lower = Math.max(...nodes.map((n) => n.pos[1] + height(n))) + pad;
-        group.pos[0] = left;
-        group.pos[1] = upper;
-        group.size[0] = right - left;
-        group.size[1] = lower - upper;
+        const bodyTop = top + group.titleHeight + pad + titleHeight;
+        let x = left + pad;
+        let bottom = null;
+        for (const column of columns) {
+          const nodes = column.map(byId).filter(Boolean);
+          if (!nodes.length) continue;
+          let y = bodyTop;
+          for (const node of nodes) {
+            node.pos = [x, y];
+            bottom = Math.max(bottom ?? 0, y + height(node));
+            y += height(node) + titleHeight + w.gap;
+          }
+          x += Math.max(...nodes.map((node) => node.size[0])) + w.gap;
+        }
+        if (bottom === null) return null;
+        measure.font = `${group.font_size}px ${LiteGraph.GROUP_FONT}`;
+        const titleWidth = measure.measureText(title).width + 2 * LiteGraph.LGraphGroup.padding;
+        app.graph.add(group);
+        group.pos = [left, top];
+        group.size = [Math.max(x - w.gap + pad - left, titleWidth + 2 * pad), bottom + pad - top];
+        return group;
+      };
+      // The graph: stacks of groups, left to right.
+      const top = w.origin[1];
+      let x = w.origin[0];
+      for (const stack of w.stacks) {
+        let y = top;
+        let right = null;
+        for (const spec of stack) {
+          const group = placeGroup(spec, x, y);
+          if (!group) continue;
+          y = group.pos[1] + group.size[1] + w.gap;
+          right = Math.max(right ?? 0, group.pos[0] + group.size[0]);
+        }
+        if (right !== null) x = right + w.gap;
       }
-      // Open fitted to the whole graph (within view.width x view.height screen pixels, never above 1:1).
-      const items = [...app.graph.nodes.map((n) => [n.pos[0], n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT, n.size[0],
-        height(n) + LiteGraph.NODE_TITLE_HEIGHT]), ...app.graph.groups.map((g) => [g.pos[0], g.pos[1], g.size[0], g.size[1]])];
-      const left = Math.min(...items.map((b) => b[0]));
-      const upper = Math.min(...items.map((b) => b[1]));
-      const extentX = Math.max(...items.map((b) => b[0] + b[2])) - left;
-      const extentY = Math.max(...items.map((b) => b[1] + b[3])) - upper;
-      const scale = Math.min(1, w.view.width / extentX, w.view.height / extentY);
-      const ds = { scale, offset: [w.view.left / scale - left, w.view.top / scale - upper] };
+      // The opening view, right of the graph: the Note, then the opening groups, at view.scale.
+      const openLeft = x - w.gap + w.openingGap;
+      note.pos = [openLeft, top + titleHeight];
+      const ds = app.canvas.ds;
+      ds.scale = w.view.scale;
+      ds.offset = [w.view.left / w.view.scale - openLeft, w.view.top / w.view.scale - top];
+      // The Note as tall as its text at its width (the textarea is laid out in graph units, then scaled).
+      for (let attempt = 0; attempt < 8; attempt += 1) {
+        app.canvas.setDirty(true, true);
+        app.canvas.draw(true, true);
+        await frame();
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const area = note.widgets[0].inputEl;
+        const missing = area.scrollHeight - area.clientHeight;
+        if (area.clientHeight > 0 && missing <= 0) break;
+        note.size = [w.noteWidth, note.size[1] + Math.max(missing, 20) + 4];
+      }
+      let groupLeft = openLeft + note.size[0] + w.gap;
+      for (const spec of w.openingGroups) {
+        const group = placeGroup(spec, groupLeft, top);
+        if (group) groupLeft = group.pos[0] + group.size[0] + w.gap;
+      }
       app.graph.setDirtyCanvas(true, true);
-      return { graph: app.graph.serialize(), ds, extent: [extentX, extentY] };
+      return { graph: app.graph.serialize(), ds: { scale: ds.scale, offset: [...ds.offset] } };
     }, workflow);
     results.push({ name: workflow.name, ...built, errors });
     await page.close();
@@ -267,7 +301,106 @@ async function refuse(context, job) {
   return [{ before, shown, nodeErrors, marked, errors }];
 }
 
-const COMMANDS = { build, check, view, templates, preview, refuse };
+// What the opening view of each UI workflow shows on a page of job.viewport, in screen pixels: the canvas,
+// every node's rectangle (title bar included) and every group's (with its title's drawn width and its nodes),
+// everything that covers part of the canvas (minimap, canvas menu, workflow tabs, the canvas info text), and the
+// Note's font size as drawn and whether its whole text shows.
+async function opening(context, job) {
+  const results = [];
+  for (const workflow of job.workflows) {
+    const errors = [];
+    const page = await openPage(context, job.url, errors, job.viewport);
+    await (await page.$('#comfy-file-input')).setInputFiles(workflow.path);
+    await page.waitForFunction((n) => window.app.graph.nodes.length === n, workflow.nodeCount, { timeout: 30000 });
+    await page.waitForTimeout(2500);
+    const view = await page.evaluate(() => {
+      const { app, LiteGraph } = window;
+      const canvas = app.canvas.canvas;
+      const box = canvas.getBoundingClientRect();
+      const { scale, offset } = app.canvas.ds;
+      const screen = ([x, y, w, h]) => [box.left + (x + offset[0]) * scale, box.top + (y + offset[1]) * scale, w * scale, h * scale];
+      const titleHeight = LiteGraph.NODE_TITLE_HEIGHT;
+      const nodes = app.graph.nodes.map((node) => ({
+        id: String(node.id),
+        type: node.type,
+        rect: screen([node.pos[0], node.pos[1] - titleHeight, node.size[0], node.size[1] + titleHeight]),
+      }));
+      const measure = document.createElement('canvas').getContext('2d');
+      const groups = app.graph.groups.map((group) => {
+        group.recomputeInsideNodes();
+        measure.font = `${group.font_size}px ${LiteGraph.GROUP_FONT}`;
+        return {
+          title: group.title,
+          rect: screen([group.pos[0], group.pos[1], group.size[0], group.size[1]]),
+          titleWidth: (measure.measureText(group.title).width + 2 * LiteGraph.LGraphGroup.padding) * scale,
+          nodes: group.nodes.map((node) => String(node.id)),
+        };
+      });
+      const covers = [];
+      const area = box.width * box.height;
+      for (const element of document.querySelectorAll('body *')) {
+        const style = getComputedStyle(element);
+        if (!['absolute', 'fixed'].includes(style.position) || style.display === 'none') continue;
+        if (style.visibility === 'hidden' || Number(style.opacity) === 0) continue;
+        if (element.closest('.dom-widget') || element.contains(canvas)) continue;
+        const r = element.getBoundingClientRect();
+        const overlaps = r.right > box.left && r.left < box.right && r.bottom > box.top && r.top < box.bottom;
+        if (r.width < 2 || r.height < 2 || !overlaps || r.width * r.height > area / 2) continue;
+        covers.push({ what: String(element.className?.baseVal ?? element.className).slice(0, 60), rect: [r.left, r.top, r.width, r.height] });
+      }
+      // LGraphCanvas.renderInfo draws five 13 px lines from 80 px above the canvas's bottom, 10 px from its left.
+      if (app.canvas.show_info) covers.push({ what: 'canvas info', rect: [box.left + 10, box.top + canvas.offsetHeight - 80, 80, 70] });
+      const note = app.graph.nodes.find((node) => node.type === 'Note');
+      const text = note.widgets[0].inputEl;
+      const drawn = text.getBoundingClientRect();
+      return {
+        canvas: [box.left, box.top, box.width, box.height],
+        scale,
+        nodes,
+        groups,
+        covers,
+        note: {
+          id: String(note.id),
+          fontPx: parseFloat(getComputedStyle(text).fontSize) * (drawn.height / text.offsetHeight),
+          shown: drawn.height > 0 && getComputedStyle(text).display !== 'none',
+          overflow: text.scrollHeight - text.clientHeight,
+        },
+      };
+    });
+    await page.screenshot({ path: workflow.screenshot });
+    results.push({ name: workflow.name, ...view, errors });
+    await page.close();
+  }
+  return results;
+}
+
+// Each UI workflow opened as a user opens a file, with the missing-models warning on: the dialog's entries
+// (label, the Download button's address and whether it is enabled), or none when no dialog shows.
+async function models(context, job) {
+  const results = [];
+  for (const workflow of job.workflows) {
+    const errors = [];
+    const page = await openPage(context, job.url, errors);
+    await (await page.$('#comfy-file-input')).setInputFiles(workflow.path);
+    await page.waitForFunction((n) => window.app.graph.nodes.length === n, workflow.nodeCount, { timeout: 30000 });
+    await page.waitForTimeout(2500);
+    const entries = await page.evaluate(() => [...document.querySelectorAll('.comfy-missing-models li')].map((item) => {
+      const buttons = [...item.querySelectorAll('button')];
+      const download = buttons.find((button) => button.title);
+      return {
+        text: item.innerText.replace(/\s+/g, ' ').trim(),
+        url: download ? download.title : null,
+        enabled: Boolean(download) && !download.disabled,
+      };
+    }));
+    await page.screenshot({ path: workflow.screenshot });
+    results.push({ name: workflow.name, entries, errors });
+    await page.close();
+  }
+  return results;
+}
+
+const COMMANDS = { build, check, view, templates, preview, refuse, opening, models };
 
 (async () => {
   const [command, jobPath] = process.argv.slice(2);

@@ -26,9 +26,9 @@ SDXL_KEYS = {
 }
 
 
-def _graph(queue_tool, *extra: str) -> dict:
-    graph = json.loads((WORKFLOWS / "api" / f"{WORKFLOW}.json").read_text())
-    return queue_tool.substitute(graph, small_run_settings(WORKFLOW, "bad_input") + list(extra))
+def _graph(queue_tool, *extra: str, name: str = WORKFLOW) -> dict:
+    graph = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
+    return queue_tool.substitute(graph, small_run_settings(name, "bad_input") + list(extra))
 
 
 def _refusal(queue_tool, server, graph: dict) -> dict:
@@ -70,7 +70,58 @@ def test_sdxl_base_checkpoint_is_refused_when_queued_naming_sdxl(server, queue_t
 def test_missing_iclight_file_is_refused_once(server, queue_tool):
     messages = _refusal(queue_tool, server, _graph(queue_tool, "2.iclight_fbc=iclight_gone.safetensors"))
     assert list(messages) == ["2"] and len(messages["2"]) == 1, messages
-    assert "iclight_fbc" in messages["2"][0]
+    assert messages["2"][0] == (
+        "iclight_fbc 'iclight_gone.safetensors' is not in models/relightvid or models/diffusion_models: download "
+        "iclight_sd15_fbc.safetensors (IC-Light's fbc offsets) from "
+        "https://huggingface.co/lllyasviel/ic-light/resolve/main/iclight_sd15_fbc.safetensors into models/relightvid, "
+        "then press R in ComfyUI to refresh the lists."
+    )
+
+
+def test_every_missing_file_of_apply_relightvid_is_named_once(server, queue_tool):
+    graph = _graph(
+        queue_tool,
+        "2.iclight_fbc=iclight_gone.safetensors",
+        "2.temporal_weights=relvid_gone.pth",
+        name="relightvid_native_ksampler",
+    )
+    messages = _refusal(queue_tool, server, graph)
+    assert list(messages) == ["2"] and len(messages["2"]) == 1, messages  # no stock "Value not in list"
+    (message,) = messages["2"]
+    assert message.count("iclight_gone.safetensors") == 1 and message.count("relvid_gone.pth") == 1, message
+    assert "temporal_weights 'relvid_gone.pth' is not in models/relightvid: download relvid_mm_sd15_fbc.pth" in message
+    assert "not registered" not in message and "animatediff" not in message and "/" + "tmp" not in message
+
+
+def test_clip_text_encode_wired_straight_into_ksampler_is_refused_when_queued(server, queue_tool):
+    graph = _graph(queue_tool, name="relightvid_native_ksampler")
+    graph["15"]["inputs"]["positive"] = ["13", 0]
+    messages = _refusal(queue_tool, server, graph)
+    assert messages == {
+        "2": [
+            "KSampler (2-way guidance) (node 15) samples this RelightVid MODEL with positive from CLIP Text Encode "
+            "(prompt) (node 13), which carries no RelightVid image; connect positive from a RelightVid Conditioning "
+            "(native) node, not straight from CLIP Text Encode."
+        ]
+    }, messages
+
+
+def test_an_error_inside_a_core_sampler_is_shown_by_its_class_name(server, queue_tool):
+    # A latent of another frame count than the conditioning's is only seen when KSampler samples.
+    graph = _graph(queue_tool, name="relightvid_native_ksampler")
+    graph["90"] = {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 2}}
+    graph["15"]["inputs"]["latent_image"] = ["90", 0]
+    client = queue_tool.Client(server.url, timeout=300.0)
+    status, cause, files, entry = queue_tool.run(client, graph, RUN_TIMEOUT, report=lambda _: None)
+    (error,) = [data for event, data in entry["status"]["messages"] if event == "execution_error"]
+    assert status == "error" and error["node_type"] == "KSampler", (status, cause)
+    assert error["exception_type"] == "InputError", error["exception_type"]
+    # ComfyUI itself appends "\n" and its tips (empty here) to every node error's message (execution.py).
+    assert error["exception_message"].rstrip("\n") == (
+        "the latent has 2 frames but the RelightVid conditioning has 4; make the latent from the same clip (the "
+        "Conditioning node's latent, or VAE Encode of its frames)."
+    ), error["exception_message"]
+    assert not [name for name in files if name.endswith(".mp4")], files
 
 
 @pytest.mark.parametrize(

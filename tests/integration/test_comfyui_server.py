@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 from harness import FRAMES, SIZE, EventStream, small_run_settings
-from weights import ICLIGHT_FC
+from weights import ICLIGHT, ICLIGHT_FC, MOTION
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
 API_FILES = sorted((WORKFLOWS / "api").glob("*.json"))
@@ -61,12 +62,17 @@ def _error_of(queue_tool, server, graph) -> tuple[str, str]:
 
 
 def test_fc_file_is_not_offered_and_is_refused_when_queued_then_the_next_job_runs(server, queue_tool):
-    # The loader lists only files that fit (the fc file's 8-channel conv_in does not), so ComfyUI's own list
-    # check refuses it by name when queued; a direct call is refused in one sentence (tests/reliability).
+    # The loader lists only files that fit (the fc file's 8-channel conv_in does not); queued anyway, the file
+    # is refused in the pack's sentence, naming what it is and where the right one comes from.
     offered = server.get("/object_info/RelightVidUNetLoader")["RelightVidUNetLoader"]["input"]["required"]
     assert ICLIGHT_FC not in offered["iclight_fbc"][0]
-    with pytest.raises(queue_tool.WorkflowError, match=f"iclight_fbc: '{ICLIGHT_FC}' not in"):
+    expected = (
+        f"settings - iclight_fbc '{ICLIGHT_FC}' is the IC-Light fc model (foreground-only, 8-channel), but iclight_fbc "
+        "needs IC-Light's fbc offsets: download iclight_sd15_fbc.safetensors"
+    )
+    with pytest.raises(queue_tool.WorkflowError, match=re.escape(expected)) as caught:
         _client(queue_tool, server).queue(_graph(queue_tool, "relightvid_light_preset", f"2.iclight_fbc={ICLIGHT_FC}"))
+    assert "Value not in list" not in str(caught.value)
     # The follow-up job also runs in memory mode low: one branch per U-Net call, model unloaded afterwards.
     status, cause = _error_of(
         queue_tool, server, _graph(queue_tool, "relightvid_light_preset", "15.seed=11", "15.memory_mode=low")
@@ -74,16 +80,41 @@ def test_fc_file_is_not_offered_and_is_refused_when_queued_then_the_next_job_run
     assert status == "success", cause
 
 
+def test_every_model_list_offers_only_files_of_its_kind(server):
+    info = server.get("/object_info")
+    lists = {
+        (node, name): info[node]["input"]["required"][name][0]
+        for node, name in [
+            ("RelightVidUNetLoader", "iclight_fbc"),
+            ("RelightVidTemporalLoader", "temporal_weights"),
+            ("RelightVidApplyModel", "iclight_fbc"),
+            ("RelightVidApplyModel", "temporal_weights"),
+        ]
+    }
+    for (node, name), files in lists.items():
+        expected = [ICLIGHT] if name == "iclight_fbc" else [MOTION]  # the test folders also hold the fc file
+        assert files == expected, (node, name, files)
+
+
 def test_missing_model_file_is_refused_naming_the_folder(server, queue_tool):
     graph = _graph(queue_tool, "relightvid_light_preset", "3.temporal_weights=relvid_missing.pth")
-    with pytest.raises(queue_tool.WorkflowError, match="models/relightvid"):
+    with pytest.raises(queue_tool.WorkflowError, match="models/relightvid") as caught:
         _client(queue_tool, server).queue(graph)
+    assert "not registered" not in str(caught.value) and str(server.root) not in str(caught.value)
+
+
+def _execution_error(entry: dict) -> dict:
+    (error,) = [data for event, data in entry["status"]["messages"] if event == "execution_error"]
+    return error
 
 
 def test_unmatched_frame_counts_end_in_a_one_line_error(server, queue_tool):
     graph = _graph(queue_tool, "relightvid_background_video", "10.file=background_short.mp4", "12.length_policy=trim")
-    status, cause = _error_of(queue_tool, server, graph)
+    client = _client(queue_tool, server)
+    status, cause, _files, entry = queue_tool.run(client, graph, RUN_TIMEOUT, report=lambda _: None)
     assert status == "error" and "has 2 frames but the foreground has 4" in cause, cause
+    # ComfyUI shows the class name alone as the error's type, as for its own errors.
+    assert _execution_error(entry)["exception_type"] == "InputError", _execution_error(entry)
 
 
 def test_interrupt_mid_sampling_then_the_next_job_runs(server, queue_tool):

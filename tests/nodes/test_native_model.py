@@ -5,13 +5,14 @@ The patched U-Net itself is checked against the library's in tests/integration/t
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
-from _support.comfy_fakes import FC_FILE
+from _support.comfy_fakes import FC_FILE, ICLIGHT_FILE, MOTION_FILE, queue_time_filings
 from torch import nn
 
 FRAMES = 4
@@ -171,3 +172,60 @@ def test_native_model_check_wrapper_refuses_before_sampling(pack, native):
     with pytest.raises(pack.core.errors.InputError, match="the positive conditioning carries no RelightVid image"):
         native.check_conds_wrapper(Executor(), torch.zeros(FRAMES, 4, 2, 2), "latent", "sampler", "sigmas")
     assert ran == []
+
+
+def test_native_model_names_each_missing_file_once_when_queued(pack):
+    node_class = pack.nodes["RelightVidApplyModel"]
+    inputs = {"model": ["1", 0], "iclight_fbc": "gone.safetensors", "temporal_weights": "gone.pth"}
+    ((filed_under, message),) = queue_time_filings(pack.module, node_class, inputs)
+    assert filed_under == "settings" and message.count("'gone.safetensors'") == message.count("'gone.pth'") == 1
+    assert "iclight_fbc 'gone.safetensors' is not in models/relightvid or models/diffusion_models: download" in message
+    assert "temporal_weights 'gone.pth' is not in models/relightvid: download relvid_mm_sd15_fbc.pth" in message
+    assert "not registered" not in message and "animatediff" not in message and str(pack.base) not in message
+
+
+def _miswired_prompt(positive_source: str) -> dict:
+    """Apply RelightVid (2) → context windows (21) → KSampler (15), whose positive comes from ``positive_source``."""
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "x.safetensors"}},
+        "2": {"class_type": "RelightVidApplyModel", "inputs": {"model": ["1", 0], "iclight_fbc": "a"}},
+        "21": {"class_type": "RelightVidContextWindows", "inputs": {"model": ["2", 0]}},
+        "13": {
+            "class_type": "CLIPTextEncode",
+            "inputs": {"text": "x", "clip": ["1", 1]},
+            "_meta": {"title": "CLIP Text Encode (prompt)"},
+        },
+        "3": {"class_type": "RelightVidNativeConditioning", "inputs": {"positive": ["13", 0], "negative": ["13", 0]}},
+        "28": {"class_type": "ControlNetApplyAdvanced", "inputs": {"positive": ["3", 0], "negative": ["3", 2]}},
+        "15": {
+            "class_type": "KSampler",
+            "inputs": {"model": ["21", 0], "positive": [positive_source, 0], "negative": ["13", 0]},
+            "_meta": {"title": "KSampler"},
+        },
+    }
+
+
+def test_native_model_refuses_clip_text_encode_wired_straight_into_a_sampler_when_queued(native):
+    problem = native.wiring_problem(_miswired_prompt("13"), "2")
+    assert problem == (
+        "KSampler (node 15) samples this RelightVid MODEL with positive from CLIP Text Encode (prompt) (node 13), "
+        "which carries no RelightVid image; connect positive from a RelightVid Conditioning (native) node, not "
+        "straight from CLIP Text Encode."
+    )
+    # Fed by RelightVid Conditioning, directly or through other conditioning nodes, or another model: no problem.
+    assert native.wiring_problem(_miswired_prompt("3"), "2") is None
+    assert native.wiring_problem(_miswired_prompt("28"), "2") is None
+    assert native.wiring_problem(_miswired_prompt("13"), "99") is None  # another Apply RelightVid's MODEL
+    assert native.wiring_problem(None, "2") is None
+
+
+def test_native_model_files_the_miswiring_once_under_its_hidden_input(pack, native):
+    host = pack.module.nodes.host
+    prompt = _miswired_prompt("13")
+    prompt["2"]["inputs"].update(iclight_fbc=ICLIGHT_FILE, temporal_weights=MOTION_FILE)
+
+    def validate():
+        host.remember_queued_prompt({"prompt": prompt})
+        return pack.nodes["RelightVidApplyModel"].VALIDATE_INPUTS("2")
+
+    assert contextvars.copy_context().run(validate) == native.wiring_problem(prompt, "2")

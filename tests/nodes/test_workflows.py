@@ -7,6 +7,7 @@ each node saves in ``widgets_values`` (upload widgets add a value) and its outpu
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,14 @@ UI_FILES = sorted(WORKFLOWS.glob("*.json"))
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UI_ONLY_WIDGETS = {"upload", "control_after_generate"}
 FILE_INPUTS = {"base_checkpoint", "iclight_fbc", "temporal_weights", "env_map", "sequence"}
+# The model files the templates pick, and the folder under models/ each goes in.
+MODEL_FILES = {
+    "realisticVisionV51_v51VAE.safetensors": "checkpoints",
+    "iclight_sd15_fbc.safetensors": "relightvid",
+    "relvid_mm_sd15_fbc.pth": "relightvid",
+    "control_v11p_sd15_canny_fp16.safetensors": "controlnet",
+}
+FRONTEND_TEXTAREA_PX = 10  # frontend 1.27.10's default Comfy.TextareaWidget.FontSize
 
 # class_type -> (widget names in widgets_values order, output types)
 CORE_NODES = {
@@ -70,6 +79,12 @@ CORE_SOCKETS = {  # class_type -> non-widget input sockets and their types
     },
     "Canny": {"image": "IMAGE"},
 }
+
+
+def _names_file_inputs_only(filing: str, filed_under: str) -> bool:
+    """True when every sentence of a queue-time ``filing`` begins with a file input's name and its value."""
+    sentences = re.split(r"(?<=\.) (?=[a-z_]+ ')", filing.removeprefix(f"{filed_under} - "))
+    return all(re.match(r"([a-z_]+) '", sentence) and sentence.split(" ")[0] in FILE_INPUTS for sentence in sentences)
 
 
 def _kind(spec) -> str:
@@ -184,9 +199,13 @@ def test_workflow_api_inputs_fit_the_nodes(pack, path):
             if isinstance(choices, list) and choices and not isinstance(value, list) and "file" not in name:
                 if name not in ("base_checkpoint", "iclight_fbc", "temporal_weights", "env_map"):
                     assert value in choices, f"{node_id}.{name} = {value!r}"
-        # Queued as it is, nothing is refused but the model and input files, which the tests do not have.
+        # Queued as it is, nothing is refused but the model and input files, which the tests do not have (a
+        # loader with two file inputs files them under its hidden id, each sentence naming its file input).
         filings = queue_time_filings(pack.module, pack.nodes[node["class_type"]], node["inputs"])
-        assert not [filed for filed in filings if filed[0] not in FILE_INPUTS], (node_id, filings)
+        about_files = [
+            filed for filed in filings if filed[0] in FILE_INPUTS or _names_file_inputs_only(filed[1], filed[0])
+        ]
+        assert about_files == filings, (node_id, filings)
 
 
 @pytest.mark.parametrize("path", sorted((WORKFLOWS / "api").glob("*.json")), ids=lambda p: p.stem)
@@ -212,11 +231,44 @@ def test_every_template_has_a_jpeg_thumbnail(path):
     assert data[:3] == b"\xff\xd8\xff", f"{path.stem}.jpg is not a JPEG"
 
 
+def _overlap(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
-def test_every_template_has_groups_and_a_fitted_opening_view(path):
+def test_every_template_has_groups_and_opens_on_its_result(path):
+    # The whole check of the opening view, in the real frontend on a 1280x800 page, is in
+    # tests/integration/test_frontend.py; these are the facts the saved file alone shows.
     ui = json.loads(path.read_text())
-    titles = [group["title"] for group in ui["groups"]]
-    assert any("Models" in t for t in titles) and any("Lighting" in t for t in titles), titles
-    assert 0.6 <= ui["extra"]["ds"]["scale"] <= 1, "the opening view must be legible (text drawn at >= 0.6)"
+    groups = {group["title"]: group["bounding"] for group in ui["groups"]}
+    assert any("Models" in t for t in groups) and any("Lighting" in t for t in groups), list(groups)
+    titles = sorted(groups)
+    assert not [(a, b) for i, a in enumerate(titles) for b in titles[i + 1 :] if _overlap(groups[a], groups[b])]
+    # The frontend draws the Note's text at 10 px (its default textarea font) times the view's scale.
+    assert ui["extra"]["ds"]["scale"] * FRONTEND_TEXTAREA_PX >= 12, "the Note must read at 12 px or more"
     note = next(node for node in ui["nodes"] if node["type"] == "Note")
     assert "Expected time" in note["widgets_values"][0] and "GPU: not measured yet" in note["widgets_values"][0]
+    # The opening view's left edge (graph units): the Note and the output group right of it, the graph left of it.
+    view_left = -ui["extra"]["ds"]["offset"][0]
+    output = groups["6. Decode and save"]
+    assert view_left <= note["pos"][0] < output[0]
+    assert all(bounds[0] + bounds[2] < view_left for title, bounds in groups.items() if title != "6. Decode and save")
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_model_file_a_template_names_carries_its_download(pack, path):
+    ui = json.loads(path.read_text())
+    sources = {source.name: source for source in pack.module.nodes.loaders.MODEL_SOURCES}
+    named = 0
+    for node in ui["nodes"]:
+        files = [value for value in node.get("widgets_values") or [] if isinstance(value, str) and value in MODEL_FILES]
+        models = node.get("properties", {}).get("models", [])
+        assert [entry["name"] for entry in models] == files, (node["id"], node["type"], models)
+        for entry in models:
+            named += 1
+            assert set(entry) == {"name", "url", "directory"}, entry
+            assert entry["url"].startswith("https://huggingface.co/") and entry["url"].endswith("/" + entry["name"])
+            assert entry["directory"] == MODEL_FILES[entry["name"]], entry
+            if entry["name"] in sources:  # the pack's own messages name the same source
+                assert (entry["url"], entry["directory"]) == (sources[entry["name"]].url, sources[entry["name"]].folder)
+    assert named >= 3, "the checkpoint, IC-Light and temporal files at least"

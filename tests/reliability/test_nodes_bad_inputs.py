@@ -233,7 +233,10 @@ def test_sizes_are_refused_at_queue_time(pack, node_id, values, input_name):
     "family, file_name", [("SDXL", SDXL_FILE), ("SD2", SD2_FILE), ("SD3", SD3_FILE), ("Flux", FLUX_FILE)]
 )
 def test_base_checkpoint_of_another_family_is_named_at_queue_time(pack, other_family_files, family, file_name):
-    message = pack.nodes["RelightVidUNetLoader"].VALIDATE_INPUTS(file_name)
+    node_class = pack.nodes["RelightVidUNetLoader"]
+    filings = queue_time_filings(pack.module, node_class, widget_defaults(node_class, base_checkpoint=file_name))
+    ((filed_under, message),) = filings
+    message = message.removeprefix(f"{filed_under} - ")
     assert_one_sentence(message, "base_checkpoint")
     assert family in message and "SD1.5" in message and "conv_in" not in message
 
