@@ -140,13 +140,41 @@ def sample(
     model_fn = guided_model(unet, guidance, window, max_batch, should_interrupt)
     step_options = {"generator": generator} if spec.stochastic else {}
 
+    def on_step(index: int, t: torch.Tensor, model_input: torch.Tensor, eps: torch.Tensor, x: torch.Tensor) -> None:
+        if callback is not None:
+            callback(StepInfo(index, len(sigmas), t.item(), x, predict_x0(model_input, eps, sigmas[index])))
+
     # A new tensor (even where init_noise_sigma is 1): the caller's latents are never written to.
     x = latents.to(device, torch.float32) * noise_scheduler.init_noise_sigma
-    for index, t in enumerate(noise_scheduler.timesteps):
-        model_input = noise_scheduler.scale_model_input(x, t)
-        eps = model_fn(model_input, t, cond)
-        x = noise_scheduler.step(eps, t, x, **step_options).prev_sample
-        if callback is not None:
-            denoised = predict_x0(model_input, eps, sigmas[index])
-            callback(StepInfo(index, len(sigmas), t.item(), x, denoised))
+    def predict_eps(_index: int, model_input: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model_fn(model_input, t, cond)
+
+    x = run_steps(noise_scheduler, x, predict_eps, step_options, on_step)
     return x.to(latents.device, latents.dtype)
+
+
+StepCallback = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]
+"""Called after each step with (index, timestep, model input, ε, latents after the step)."""
+
+
+def run_steps(
+    scheduler,
+    x: torch.Tensor,
+    predict_eps: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+    step_options: dict,
+    on_step: StepCallback | None = None,
+    start: int = 0,
+) -> torch.Tensor:
+    """The denoising loop: from ``x`` (in the scheduler's own scale), one scheduler step per timestep from
+    ``start`` on; ``predict_eps(index, model input, timestep)`` gives ε. The library's :func:`sample` and the
+    ComfyUI pack's official samplers both run it, so they step, and draw their noise, alike.
+
+    ``step_options``: passed to every ``scheduler.step`` (the ``generator`` of stochastic schedulers).
+    """
+    for index, t in enumerate(scheduler.timesteps[start:]):
+        model_input = scheduler.scale_model_input(x, t)
+        eps = predict_eps(index, model_input, t)
+        x = scheduler.step(eps, t, x, **step_options).prev_sample
+        if on_step is not None:
+            on_step(index, t, model_input, eps, x)
+    return x

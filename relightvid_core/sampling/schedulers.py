@@ -138,3 +138,65 @@ def predict_x0(model_input: torch.Tensor, eps: torch.Tensor, sigma: float) -> to
     x_σ − σ·ε for Karras-style schedulers whose latent is x_σ = x·√(1 + σ²).
     """
     return model_input * (1.0 + sigma**2) ** 0.5 - sigma * eps
+
+
+# --- the official samplers' schedules ---
+
+OFFICIAL_SCHEDULERS = ("ddpm", "ddim")
+# Where each official scheduler's last step lands (docs/official_code.md §c): DDIM (set_alpha_to_one off) ends on
+# ᾱ[0], i.e. timestep 0; DDPM's last step ends on ᾱ = 1, noise level 0 (None).
+FINAL_TIMESTEP: dict[str, int | None] = {"ddpm": None, "ddim": 0}
+
+
+def _check_official(name: str) -> None:
+    if name not in OFFICIAL_SCHEDULERS:
+        raise InputError(f"scheduler must be one of {', '.join(OFFICIAL_SCHEDULERS)}; got {name!r}.")
+
+
+def official_timesteps(name: str, steps: int, denoise: float = 1.0) -> tuple[list[int], int | None]:
+    """The official sampler's timesteps (leading spacing) and the timestep its last step lands on.
+
+    ``denoise`` < 1 keeps the last ``steps`` of a ``steps / denoise``-step schedule, as ComfyUI's schedulers do.
+
+    Returns:
+        (timesteps, final): e.g. ddpm 20 → ([950, 900, …, 0], None: noise level 0); ddim 20 → ([951, …, 1], 0).
+
+    Raises:
+        InputError: an unknown scheduler, denoise outside (0, 1], or more than 1000 steps in all.
+    """
+    _check_official(name)
+    if not (0.0 < denoise <= 1.0):
+        raise InputError(f"denoise must be in (0, 1]; got {denoise!r}.")
+    total = int(steps / denoise)
+    timesteps = build_scheduler(name, total).timesteps.tolist()[-steps:]
+    return [int(t) for t in timesteps], FINAL_TIMESTEP[name]
+
+
+def scheduler_for_timesteps(name: str, timesteps: list[int]) -> tuple[SchedulerMixin, int]:
+    """The official scheduler ``name`` whose schedule ends with ``timesteps``, and the index of their first.
+
+    Any tail of an official schedule (what :func:`official_timesteps` gives for a ``denoise``) names its schedule:
+    leading spacing steps by 1000 // (step count), so the spacing of two timesteps leaves a few step counts to try;
+    one timestep is always a schedule's last, whose step lands on the final level whatever the count.
+
+    Raises:
+        InputError: the timesteps are no tail of an official schedule of ``name``.
+    """
+    _check_official(name)
+    most = TRAIN_SCHEDULE["num_train_timesteps"]
+    if len(timesteps) >= 2 and timesteps[0] > timesteps[1]:
+        stride = timesteps[0] - timesteps[1]
+        candidates = range(most // (stride + 1) + 1, most // stride + 1)
+    else:
+        candidates = range(len(timesteps), most + 1)
+    for total in candidates:
+        if total < len(timesteps):
+            continue
+        scheduler = build_scheduler(name, total)
+        tail = [int(t) for t in scheduler.timesteps.tolist()[-len(timesteps) :]]
+        if tail == list(timesteps):
+            return scheduler, total - len(timesteps)
+    raise InputError(
+        f"the timesteps {timesteps[:3]}… are not the official {name} schedule's; make the sigmas with RelightVid "
+        f"Schedule ({name})."
+    )
