@@ -1,7 +1,12 @@
-"""The RelightVid node pack: node id → class and display names (ComfyUI's V1 registration)."""
+"""The RelightVid node pack: node id → class and display names (ComfyUI's V1 registration).
+
+The node classes are declarations (inputs, outputs, tooltips) over the work of the modules beside them:
+loading/ (files → MODEL), model_patch/ (the MODEL's patches), conditioning/ (clips, lights, text),
+sampling/ (guidance, samplers, windows) and previews/ (the animated preview, metrics).
+"""
 
 from . import host
-from .conditioning import (
+from .conditioning.nodes import (
     RelightVidBackground,
     RelightVidFitFrames,
     RelightVidForeground,
@@ -9,21 +14,26 @@ from .conditioning import (
     RelightVidLightPreset,
     RelightVidTextConditioning,
 )
-from .loaders import RelightVidTemporalLoader, RelightVidUNetLoader
-from .metrics import RelightVidTemporalMetrics
-from .native_model import RelightVidApplyModel
-from .native_sampling import (
+from .conditioning.video_inputs import RelightVidLoadMaskSequence
+from .loading.nodes import (
+    RelightVidApplyModel,
+    RelightVidTemporalLoader,
+    RelightVidUNetLoader,
+)
+from .previews.metrics import RelightVidTemporalMetrics
+from .sampling.nodes import (
     RelightVidContextWindows,
     RelightVidIIEGuider,
     RelightVidNativeConditioning,
+    RelightVidOfficialSampler,
+    RelightVidSampler,
     RelightVidSchedule,
 )
-from .sampler import RelightVidSampler
-from .video_inputs import RelightVidLoadMaskSequence
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidUNetLoader": "Load RelightVid U-Net (SD1.5 + IC-Light fbc)",
     "RelightVidTemporalLoader": "Load RelightVid Temporal Weights",
+    "RelightVidApplyModel": "Apply RelightVid (SD1.5 MODEL)",
     "RelightVidFitFrames": "RelightVid Fit Frames",
     "RelightVidForeground": "RelightVid Foreground",
     "RelightVidBackground": "RelightVid Background Video",
@@ -31,17 +41,18 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "RelightVidHDRMap": "RelightVid HDR Map",
     "RelightVidTextConditioning": "RelightVid Text Conditioning",
     "RelightVidSampler": "RelightVid Sampler (IIE)",
+    "RelightVidNativeConditioning": "RelightVid Conditioning",
+    "RelightVidSchedule": "RelightVid Schedule (SIGMAS)",
+    "RelightVidOfficialSampler": "RelightVid Official Sampler (DDPM/DDIM)",
+    "RelightVidIIEGuider": "RelightVid IIE Guider",
+    "RelightVidContextWindows": "RelightVid Context Windows",
     "RelightVidTemporalMetrics": "RelightVid Temporal Metrics",
     "RelightVidLoadMaskSequence": "RelightVid Load Mask Sequence",
-    "RelightVidApplyModel": "Apply RelightVid (native MODEL)",
-    "RelightVidNativeConditioning": "RelightVid Conditioning (native)",
-    "RelightVidSchedule": "RelightVid Schedule (SIGMAS)",
-    "RelightVidIIEGuider": "RelightVid IIE Guider",
-    "RelightVidContextWindows": "RelightVid Context Windows (native)",
 }
 NODE_CLASS_MAPPINGS = {
     "RelightVidUNetLoader": RelightVidUNetLoader,
     "RelightVidTemporalLoader": RelightVidTemporalLoader,
+    "RelightVidApplyModel": RelightVidApplyModel,
     "RelightVidFitFrames": RelightVidFitFrames,
     "RelightVidForeground": RelightVidForeground,
     "RelightVidBackground": RelightVidBackground,
@@ -49,13 +60,13 @@ NODE_CLASS_MAPPINGS = {
     "RelightVidHDRMap": RelightVidHDRMap,
     "RelightVidTextConditioning": RelightVidTextConditioning,
     "RelightVidSampler": RelightVidSampler,
-    "RelightVidTemporalMetrics": RelightVidTemporalMetrics,
-    "RelightVidLoadMaskSequence": RelightVidLoadMaskSequence,
-    "RelightVidApplyModel": RelightVidApplyModel,
     "RelightVidNativeConditioning": RelightVidNativeConditioning,
     "RelightVidSchedule": RelightVidSchedule,
+    "RelightVidOfficialSampler": RelightVidOfficialSampler,
     "RelightVidIIEGuider": RelightVidIIEGuider,
     "RelightVidContextWindows": RelightVidContextWindows,
+    "RelightVidTemporalMetrics": RelightVidTemporalMetrics,
+    "RelightVidLoadMaskSequence": RelightVidLoadMaskSequence,
 }
 # ComfyUI shows a failing node's error by its class name alone (host.reports_errors).
 for _node_class in NODE_CLASS_MAPPINGS.values():

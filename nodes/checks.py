@@ -37,9 +37,7 @@ def numeric_inputs(node_class, declared: Mapping[str, tuple] | None = None) -> d
     :func:`declared_inputs`, when the caller already has them)."""
     declared = declared_inputs(node_class) if declared is None else declared
     return {
-        name: (spec[0], spec[1] if len(spec) > 1 else {})
-        for name, spec in declared.items()
-        if spec[0] in NUMBER_KINDS
+        name: (spec[0], spec[1] if len(spec) > 1 else {}) for name, spec in declared.items() if spec[0] in NUMBER_KINDS
     }
 
 

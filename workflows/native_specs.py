@@ -1,4 +1,4 @@
-"""The native-sampling templates (Apply RelightVid + ComfyUI's own samplers) as API graphs, with their UI layout.
+"""The templates that sample the RelightVid MODEL with ComfyUI's core sampling nodes (KSampler, SamplerCustomAdvanced) as API graphs, with their UI layout.
 
 ``python workflows/native_specs.py`` rewrites their ``example_workflows/api/*.json``; the UI files are made
 from those by ComfyUI's frontend (``tests/integration/build_workflows.py``), as for :mod:`specs`. Node ids
@@ -127,7 +127,7 @@ def native_dual_cfg() -> dict:
         cfg_cond2_negative=1.2,
         style="regular",
     )
-    graph["23"] = _node("KSamplerSelect", "KSamplerSelect", sampler_name="euler")
+    graph["23"] = _node("RelightVidOfficialSampler", "RelightVid Official Sampler (DDPM/DDIM)", scheduler="ddim")
     graph["24"] = _node("RandomNoise", "RandomNoise", noise_seed=42)
     graph["25"] = _node(
         "SamplerCustomAdvanced",
@@ -175,8 +175,8 @@ WORKFLOWS = {
         native_dual_cfg,
         INPUTS,
         "RelightVid's own 3-way guidance with core nodes: DualCFGGuider (cfg_conds = text 7.5, cfg_cond2_negative "
-        "= image 1.2, regular) over the official DDIM timesteps (RelightVid Schedule) with euler, which is the "
-        "official DDIM sampler.",
+        "= image 1.2, regular) and RelightVid Official Sampler over the official DDIM timesteps (RelightVid "
+        "Schedule): the same latents as the RelightVid Sampler and `relightvid relight` for the same seed.",
     ),
     "relightvid_native_controlnet": (
         native_controlnet,

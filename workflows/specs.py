@@ -45,7 +45,7 @@ HUB = "https://huggingface.co/"
 # Where each model file the templates name comes from and goes: the frontend's "models" metadata of a node
 # whose widget holds the file (its missing-models dialog offers the download; frontend 1.27.10 downloads only
 # .safetensors/.sft files from huggingface.co or civitai.com, so it lists the .pth without a download button).
-# The pack's own messages give the same sources (nodes/loaders.py MODEL_SOURCES; tests/nodes checks they agree).
+# The pack's own messages give the same sources (nodes/loading/files.py MODEL_SOURCES; tests/nodes checks they agree).
 # file name -> (folder under models/, download URL, what it is)
 MODEL_FILES = {
     CHECKPOINT: (
@@ -118,8 +118,6 @@ def _sampler(**overrides) -> dict:
         "window_overlap": 4,
         "window_fusion": "pyramid",
         "closed_loop": False,
-        "memory_mode": "auto",
-        "guidance_rescale": 0.0,
     }
     return {
         "class_type": "RelightVidSampler",

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
+
 from _support.comfy_fakes import (
     BASE_FILE,
     ENV_MAP_FILE,
@@ -26,7 +28,6 @@ from _support.comfy_fakes import (
     make_folder_paths,
 )
 from _support.tiny_weights import ldm_checkpoint_extras, split, tiny_network, tiny_official_set, to_ldm
-from safetensors.torch import save_file
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,3 @@ def clip() -> FakeCLIP:
 def base_model(pack) -> FakeModel:
     """A MODEL holding the tiny SD1.5 U-Net (LDM keys, as ComfyUI's diffusion_model has them)."""
     return FakeModel(to_ldm(pack.official["sd"]))
-
-
-@pytest.fixture(scope="session")
-def relightvid_model(pack):
-    """The tiny RelightVid model as the two loader nodes build it from files."""
-    (spatial,) = pack.node("RelightVidUNetLoader").load(BASE_FILE, ICLIGHT_FILE, "fp32")
-    (model,) = pack.node("RelightVidTemporalLoader").load(spatial, MOTION_FILE)
-    return model

@@ -1,13 +1,17 @@
-"""The native path inside a real ComfyUI process (no server), run by tests/integration/test_native_sampling.py:
+"""RelightVid inside a real ComfyUI process (no server), run by tests/integration/test_native_sampling.py:
 
     COMFYUI_PYTHON native_inprocess.py COMFYUI_PATH CHECKPOINT ICLIGHT MOTION RESULTS.json
 
 Loads the random full-size SD1.5 checkpoint with ComfyUI's own loader (fp16 weights, fp32 compute),
-patches it with Apply RelightVid, and measures, writing one JSON object of numbers and lists (the test file asserts on them):
+patches it with Apply RelightVid, and measures, writing one JSON object of numbers and lists (the test file
+asserts on them) and the latents to compare with the library beside it (``RESULTS.pt``; the test runs the
+library on the same inputs, so that only one full-size model is in memory at a time):
 
-* SamplerCustomAdvanced + DualCFGGuider(7.5, 1.2) + euler over RelightVid Schedule's ddim sigmas, and
-  the IIE guider (one factor, and three), saving their results and the library's inputs for the same run
-  beside the JSON (``RESULTS.pt``; the test runs the library on them);
+* for the official DDPM and DDIM, one seed: the RelightVid Sampler node, and SamplerCustomAdvanced with
+  RandomNoise, DualCFGGuider / RelightVid IIE Guider, RelightVid Official Sampler and RelightVid Schedule;
+* RescaleCFG before the IIE guider (multiplier 0.7 and 0);
+* two RelightVid MODELs of different clip lengths and windows sampled one after another, each against
+  itself sampled alone;
 * KSampler with several samplers and a video-to-video run, decoded by VAE Decode;
 * 48 frames in RelightVid Context Windows: which frames of the image condition and of a ControlNet hint
   every U-Net call received.
@@ -23,6 +27,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACK = "relightvid_native_inprocess"
 FRAMES, SIZE, STEPS = 8, 64, 4
+SEED = 7
+OFFICIAL = ("ddpm", "ddim")
 LONG_FRAMES, WINDOW, OVERLAP = 48, 16, 4
 IIE_FACTORS = "0.5, 1.5"
 TEXT_SCALE, IMAGE_SCALE = 7.5, 1.2
@@ -46,16 +52,6 @@ def start_comfy(comfy_path: str):
     return load_pack(PACK)
 
 
-class FixedNoise:
-    """SamplerCustomAdvanced's NOISE input, giving a tensor chosen by the test."""
-
-    def __init__(self, noise):
-        self.noise, self.seed = noise, 0
-
-    def generate_noise(self, latent):
-        return self.noise.clone()
-
-
 def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_path: str) -> None:
     pack = start_comfy(comfy_path)
     import comfy.controlnet
@@ -63,14 +59,14 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
     import comfy.samplers
     import comfy.sd
     import node_helpers
-    import nodes as comfy_nodes
     import torch
-    from comfy_extras.nodes_custom_sampler import SamplerCustomAdvanced
+    from comfy_extras.nodes_custom_sampler import Noise_RandomNoise, SamplerCustomAdvanced
+    from comfy_extras.nodes_model_advanced import RescaleCFG
+
+    import nodes as comfy_nodes
 
     core = sys.modules[PACK + ".relightvid_core"]
-    native = sys.modules[PACK + ".nodes.native_sampling"]
-    apply_relightvid = sys.modules[PACK + ".nodes.native_model"].apply_relightvid
-    key = native.RELIGHTVID_IMAGE_KEY
+    key = sys.modules[PACK + ".nodes.model_patch.iclight"].RELIGHTVID_IMAGE_KEY
     scale = core.vae.SD_LATENT_SCALE
     node = {name: cls() for name, cls in pack.NODE_CLASS_MAPPINGS.items()}
     results: dict = {}
@@ -80,7 +76,7 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
     model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
         checkpoint, output_vae=True, output_clip=True, model_options={"dtype": torch.float16}
     )
-    relit = apply_relightvid(model, iclight, motion)
+    relit = sys.modules[PACK + ".nodes.model_patch.patch"].apply_relightvid(model, iclight, motion)
     log("models loaded")
 
     def encode(text):
@@ -98,30 +94,60 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
     positive, middle, negative, latent = node["RelightVidNativeConditioning"].condition(
         foreground, background, prompt, empty
     )
-    (sigmas,) = node["RelightVidSchedule"].schedule(relit, "ddim", STEPS, 1.0)
-    noise = torch.randn(latent["samples"].shape, generator=torch.Generator().manual_seed(1))
+    (text,) = node["RelightVidTextConditioning"].combine(prompt, empty)
 
-    def custom_advanced(guider, sampler_name="euler", run_sigmas=sigmas, run_noise=noise, run_latent=latent):
-        sampler = comfy.samplers.sampler_object(sampler_name)
-        output, _denoised = SamplerCustomAdvanced().sample(FixedNoise(run_noise), guider, sampler, run_sigmas, run_latent)
+    def relightvid_sampler(scheduler, factors, model=relit, window=16, overlap=4):
+        (out,) = node["RelightVidSampler"].relight(
+            model, foreground, background, text, SEED, STEPS, scheduler, TEXT_SCALE, IMAGE_SCALE, factors, window,
+            overlap, "pyramid", False,
+        )
+        return out["samples"].float()
+
+    def custom_advanced(guider, scheduler, run_latent=latent):
+        (sampler,) = node["RelightVidOfficialSampler"].sampler(scheduler)
+        (sigmas,) = node["RelightVidSchedule"].schedule(guider.model_patcher, scheduler, STEPS, 1.0)
+        output, _denoised = SamplerCustomAdvanced().sample(Noise_RandomNoise(SEED), guider, sampler, sigmas, run_latent)
         return output["samples"].float()
 
-    dual = dual_guider(relit, positive, middle, negative)
-    out_dual = custom_advanced(dual)
-    (iie_one,) = node["RelightVidIIEGuider"].guider(
-        relit, foreground, background, prompt, empty, "1.0", TEXT_SCALE, IMAGE_SCALE
-    )
-    out_iie_one = custom_advanced(iie_one)
-    (iie,) = node["RelightVidIIEGuider"].guider(
-        relit, foreground, background, prompt, empty, IIE_FACTORS, TEXT_SCALE, IMAGE_SCALE
-    )
-    out_iie = custom_advanced(iie)
-    results["sigmas"] = sigmas.tolist()
-    results["iie_one_vs_dual"] = (out_iie_one - out_dual).abs().max().item()
-    results["iie_vs_dual"] = (out_iie - out_dual).abs().max().item()
+    def iie_guider(model, factors):
+        return node["RelightVidIIEGuider"].guider(
+            model, foreground, background, prompt, empty, factors, TEXT_SCALE, IMAGE_SCALE
+        )[0]
 
-    # The library's inputs for the same run (the test compares in its own process, so that only one
-    # full-size model is in memory at a time): its IIE conditions from the same frames and VAE.
+    saved = {}
+    for scheduler in OFFICIAL:
+        node_one, node_iie = relightvid_sampler(scheduler, "1.0"), relightvid_sampler(scheduler, IIE_FACTORS)
+        custom_dual = custom_advanced(dual_guider(relit, positive, middle, negative), scheduler)
+        custom_iie = custom_advanced(iie_guider(relit, IIE_FACTORS), scheduler)
+        results[scheduler] = {
+            "node_vs_custom_dual": (node_one - custom_dual).abs().max().item(),
+            "node_vs_custom_iie": (node_iie - custom_iie).abs().max().item(),
+            "iie_vs_one": (node_iie - node_one).abs().max().item(),
+        }
+        saved[scheduler] = {"one": node_one * scale, "iie": node_iie * scale}
+        log(f"{scheduler}: sampler node and SamplerCustomAdvanced done")
+
+    plain = custom_advanced(iie_guider(relit, IIE_FACTORS), "ddim")
+    rescaled = {
+        multiplier: custom_advanced(iie_guider(RescaleCFG().patch(relit, multiplier)[0], IIE_FACTORS), "ddim")
+        for multiplier in (0.7, 0.0)
+    }
+    results["rescale_cfg"] = {str(k): (v - plain).abs().max().item() for k, v in rescaled.items()}
+    log("RescaleCFG done")
+
+    # Two RelightVid MODELs sampled in one process, one after the other and back: the second (its own temporal
+    # weights, 4-frame windows) must not change what the first gives, nor the first the second.
+    other = sys.modules[PACK + ".nodes.model_patch.patch"].apply_relightvid(model, iclight, motion)
+    alone = {"first": relightvid_sampler("ddim", "1.0"), "second": relightvid_sampler("ddim", "1.0", other, 4, 2)}
+    again = {"second": relightvid_sampler("ddim", "1.0", other, 4, 2), "first": relightvid_sampler("ddim", "1.0")}
+    results["two_models"] = {
+        "first": (again["first"] - alone["first"]).abs().max().item(),
+        "second": (again["second"] - alone["second"]).abs().max().item(),
+        "differ": (alone["first"] - alone["second"]).abs().max().item(),
+    }
+    log("two models done")
+
+    # The library's inputs for the same runs: its IIE conditions from the same frames and VAE.
     iie_factors = tuple(float(k) for k in IIE_FACTORS.split(","))
     library_images = core.sampling.iie_image_conditions(
         foreground.frames,
@@ -133,19 +159,12 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
     )
     results["image_condition_vs_library"] = (positive[0][1][key] * scale - library_images[0][0]).abs().max().item()
     torch.save(
-        {
-            "noise": noise,
-            "sigmas": sigmas,
-            "images": library_images,
-            "text": prompt[0][0],
-            "text_uncond": empty[0][0],
-            "dual": out_dual * scale,
-            "iie": out_iie * scale,
-        },
+        {"seed": SEED, "steps": STEPS, "images": library_images, "text": prompt[0][0], "text_uncond": empty[0][0],
+         "runs": saved},
         Path(results_path).with_suffix(".pt"),
     )
     Path(results_path).write_text(json.dumps(results, indent=1))  # partial results, in case a later stage fails
-    log("guiders done, library inputs saved")
+    log("library inputs saved")
 
     # KSampler (2-way guidance) with several samplers and schedulers, decoded; and video-to-video.
     results["ksampler"] = {}
@@ -189,7 +208,6 @@ def _window_spy(torch, comfy, node_helpers, node, relit, prompt, empty, key, sca
 
         def get_control(self, x_noisy, t, cond, batched_number, transformer_options):
             self.seen.append(self.cond_hint_original[:, 0, 0, 0].round().int().tolist())
-            return None
 
         def copy(self):
             copied = SpyControl(self.seen)

@@ -68,7 +68,7 @@ import comfy.utils  # noqa: E402
 import folder_paths  # noqa: E402
 import nodes  # noqa: E402  (ComfyUI's core nodes)
 
-native = sys.modules[PACK_NAME + ".nodes.native_model"]
+IMAGE_KEY = sys.modules[PACK_NAME + ".nodes.model_patch.iclight"].RELIGHTVID_IMAGE_KEY
 core = sys.modules[PACK_NAME + ".relightvid_core"]
 
 
@@ -80,7 +80,7 @@ def load_base(dtype: torch.dtype = STORAGE_DTYPE):
 
 
 def apply(model, iclight: str = ICLIGHT, motion: str = MOTION):
-    return native.RelightVidApplyModel().apply(model, iclight, motion)[0]
+    return PACK.NODE_CLASS_MAPPINGS["RelightVidApplyModel"]().apply(model, iclight, motion)[0]
 
 
 def inputs():
@@ -94,7 +94,7 @@ def inputs():
 def conds(context, image=None, **extras):
     values = {"pooled_output": torch.zeros(1, 768), **extras}
     if image is not None:
-        values[native.RELIGHTVID_IMAGE_KEY] = image
+        values[IMAGE_KEY] = image
     return [[context, values]]
 
 

@@ -128,15 +128,26 @@ def test_hdr_map_renders_plates_from_the_input_folder(pack, vae):
 def test_text_uses_the_empty_prompt_by_default(pack, clip):
     positive = clip.encode("warm sunset light")
     (text,) = pack.node("RelightVidTextConditioning").combine(positive, clip=clip)
-    assert clip.encoded[-1] == "" and torch.equal(text.cond, positive[0][0])
-    assert text.uncond.shape == text.cond.shape
+    assert clip.encoded[-1] == "" and text.positive is positive
+    assert text.negative[0][0].shape == positive[0][0].shape
 
 
-def test_text_prefers_a_connected_negative_and_equalises_lengths(pack, clip):
+def test_text_prefers_a_connected_negative(pack, clip):
     positive = [[torch.randn(1, 154, 32), {}]]
-    (text,) = pack.node("RelightVidTextConditioning").combine(positive, negative=clip.encode("dark"), clip=clip)
-    assert text.cond.shape == text.uncond.shape == (1, 154, 32)
-    assert torch.equal(text.uncond[:, :77], text.uncond[:, 77:])
+    negative = clip.encode("dark")
+    (text,) = pack.node("RelightVidTextConditioning").combine(positive, negative=negative, clip=clip)
+    assert text.positive is positive and text.negative is negative  # ComfyUI matches token counts when sampling
+
+
+def test_text_from_two_text_encoders_is_refused(pack, clip):
+    with pytest.raises(pack.core.InputError, match="different text encoders"):
+        pack.node("RelightVidTextConditioning").combine([[torch.randn(1, 77, 768), {}]], negative=clip.encode("x"))
+
+
+def test_text_that_already_carries_an_image_is_refused(pack, clip):
+    positive = [[torch.randn(1, 77, 32), {"relightvid_image": torch.zeros(2, 8, 8, 8)}]]
+    with pytest.raises(pack.core.InputError, match="already carries a RelightVid image"):
+        pack.node("RelightVidTextConditioning").combine(positive, clip=clip)
 
 
 def test_text_without_clip_or_negative_says_what_to_connect(pack, clip):

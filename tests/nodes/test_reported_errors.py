@@ -3,6 +3,7 @@ to ComfyUI's folders, never by the server's absolute paths."""
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -31,15 +32,16 @@ def test_every_registered_node_function_reports_errors(pack):
 
 
 def test_the_sampling_wrapper_reports_errors_raised_inside_a_core_sampler(pack):
-    native = pack.module.nodes.native_model
+    patch = sys.modules[pack.module.__name__ + ".nodes.model_patch.patch"]
+    key = sys.modules[pack.module.__name__ + ".nodes.model_patch.iclight"].RELIGHTVID_IMAGE_KEY
 
     def sampling(*_args):
         raise pack.core.errors.InputError("the latent has 3 frames but the RelightVid conditioning has 4; make it.")
 
-    image = {native.RELIGHTVID_IMAGE_KEY: torch.zeros(4, 8, 2, 2)}
+    image = {key: torch.zeros(4, 8, 2, 2)}
     sampling.class_obj = SimpleNamespace(original_conds={"positive": [image], "negative": [{}]})  # the guider
     with pytest.raises(pack.core.errors.InputError) as caught:
-        native.check_conds_wrapper(sampling, torch.zeros(4, 4, 2, 2))
+        patch.check_conds_wrapper(sampling, torch.zeros(4, 4, 2, 2))
     assert comfyui_type_name(caught.value) == "InputError"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -258,7 +259,7 @@ def test_every_template_has_groups_and_opens_on_its_result(path):
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
 def test_every_model_file_a_template_names_carries_its_download(pack, path):
     ui = json.loads(path.read_text())
-    sources = {source.name: source for source in pack.module.nodes.loaders.MODEL_SOURCES}
+    sources = {source.name: source for source in sys.modules[pack.module.__name__ + ".nodes.loading.files"].MODEL_SOURCES}
     named = 0
     for node in ui["nodes"]:
         files = [value for value in node.get("widgets_values") or [] if isinstance(value, str) and value in MODEL_FILES]

@@ -1,42 +1,23 @@
-"""The native path's subclasses of ComfyUI classes: the IIE guider and the context-window handler.
+"""Context windows for long clips: core's index-list windows along the frame (batch) axis, with the library's
+window schedule and fusion, and each window's own frames of every per-frame condition.
 
-Imported only inside ComfyUI (by the nodes of :mod:`.native_sampling`, on first use).
+This module talks to ComfyUI: it subclasses core's ``IndexListContextHandler`` and is imported only inside
+ComfyUI, when a node first needs it. Two of core's methods are extended: ``set_step`` (core matches the whole
+timestep tensor against the schedule, which fails along the batch axis, where every frame has its own copy of
+σ) and ``get_resized_cond`` (core hands every window the first frames of the noise-shaped conds and of
+ControlNet hints). Per-step bookkeeping uses core's own callbacks.
 """
 
 from __future__ import annotations
 
 import comfy.conds
 import comfy.context_windows
-import comfy.samplers
-import node_helpers
+import comfy.patcher_extension
 import torch
 
-from ..relightvid_core.sampling import ContextWindows, Guidance, fusion_weights, window_indices
-from .native_model import NEGATIVE_COND
-from .native_sampling import ensemble_prediction
+from ...relightvid_core.sampling import ContextWindows, fusion_weights, window_indices
 
-class IIEGuider(comfy.samplers.CFGGuider):
-    """RelightVid's Illumination-Invariant Ensemble: per brightness factor a (middle, positive) pair, one
-    shared negative; every step evaluates the 1 + 2N conds in :func:`calc_cond_batch` (batched as memory
-    allows) and averages the N guided predictions."""
-
-    def set_guidance(self, guidance: Guidance) -> None:
-        self.guidance = guidance
-
-    def set_conds(self, negative, members) -> None:
-        """``members``: one (middle, positive) CONDITIONING pair per brightness factor."""
-        conds = {NEGATIVE_COND: negative}
-        for index, (middle, positive) in enumerate(members):
-            # Tagged as DualCFGGuider tags its middle cond: an uncond-like branch for hooks and patches.
-            conds[f"middle_{index}"] = node_helpers.conditioning_set_values(middle, {"prompt_type": "negative"})
-            conds[f"positive_{index}"] = positive
-        self.order = list(conds)
-        self.inner_set_conds(conds)
-
-    def predict_noise(self, x, timestep, model_options={}, seed=None):  # noqa: B006 - ComfyUI's signature
-        conds = [self.conds.get(name) for name in self.order]
-        uncond, *members = comfy.samplers.calc_cond_batch(self.inner_model, conds, x, timestep, model_options)
-        return ensemble_prediction(self.guidance, uncond, members)
+CALLBACK_KEY = "relightvid"
 
 
 def library_windows(num_frames: int, handler, model_options) -> list[list[int]]:
@@ -84,17 +65,17 @@ class RelightVidContextHandler(comfy.context_windows.IndexListContextHandler):
         )
         self._window = None  # the window whose ControlNet copies _controls holds: id(chain) → (chain, copy)
         self._controls = {}
+        comfy.patcher_extension.add_callback_with_key(
+            comfy.context_windows.IndexListCallbacks.EXECUTE_CLEANUP,
+            CALLBACK_KEY,
+            forget_window_controls,
+            self.callbacks,
+        )
 
     def set_step(self, timestep, model_options):
         # Windows run along the batch here, so the samplers pass one σ per frame; core's step lookup compares
         # the whole tensor with the schedule, which only works for one σ. Every frame has the same σ.
         super().set_step(timestep[:1], model_options)
-
-    def execute(self, calc_cond_batch, model, conds, x_in, timestep, model_options):
-        try:
-            return super().execute(calc_cond_batch, model, conds, x_in, timestep, model_options)
-        finally:  # drop the copies (and their hints) after every step: clones deep-copy model_options
-            self._window, self._controls = None, {}
 
     def get_resized_cond(self, cond_in, x_in, window, device=None):
         resized = super().get_resized_cond(cond_in, x_in, window, device)
@@ -117,8 +98,16 @@ class RelightVidContextHandler(comfy.context_windows.IndexListContextHandler):
         if window is not self._window:
             self._window, self._controls = window, {}
         if id(control) not in self._controls:
-            self._controls[id(control)] = (control, window_control(control, window, frames))
+            self._controls[id(control)] = (
+                control,
+                window_control(control, window, frames),
+            )
         return self._controls[id(control)][1]
+
+
+def forget_window_controls(handler: RelightVidContextHandler, *_step) -> None:
+    """Core's end-of-step callback: drop the window copies of ControlNets (and their hints) after every step."""
+    handler._window, handler._controls = None, {}
 
 
 def _window_of(value, window, frames: int, device):

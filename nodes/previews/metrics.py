@@ -8,9 +8,9 @@ import math
 
 import torch
 
-from ..relightvid_core.metrics import frame_metrics, summarise
-from ..relightvid_core.metrics_plot import plot_frame_metrics
-from ..relightvid_core.optional import missing
+from ...relightvid_core.metrics import frame_metrics, summarise
+from ...relightvid_core.metrics_plot import plot_frame_metrics
+from ...relightvid_core.optional import missing
 
 logger = logging.getLogger(__name__)
 

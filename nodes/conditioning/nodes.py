@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from ..relightvid_core.conditioning import (
+from ...relightvid_core.conditioning import (
     ICLIGHT_GRAY,
     LIGHT_DIRECTIONS,
     OFFICIAL_GRAY,
@@ -26,13 +26,26 @@ from ..relightvid_core.conditioning import (
     prepare_masks,
     read_env_map,
 )
-from ..relightvid_core.conditioning.geometry import LATENT_FACTOR, OFFICIAL_SIZE
-from ..relightvid_core.errors import InputError
-from ..relightvid_core.sampling.sample import match_token_counts
-from ..relightvid_core.video_io import read_video_frames
-from . import checks, host
-from .payloads import BACKGROUND_TYPE, FOREGROUND_TYPE, TEXT_TYPE, Background, Foreground, TextConditioning
-from .video_inputs import FRAME_BUDGET_INPUTS, VIDEO_INPUT, fitted_clip, frame_selection, selected_images
+from ...relightvid_core.conditioning.geometry import LATENT_FACTOR, OFFICIAL_SIZE
+from ...relightvid_core.errors import InputError
+from ...relightvid_core.video_io import read_video_frames
+from .. import checks, host
+from ..payloads import (
+    BACKGROUND_TYPE,
+    FOREGROUND_TYPE,
+    TEXT_TYPE,
+    Background,
+    Foreground,
+    TextConditioning,
+)
+from .clip_conditions import check_text_conditioning
+from .video_inputs import (
+    FRAME_BUDGET_INPUTS,
+    VIDEO_INPUT,
+    fitted_clip,
+    frame_selection,
+    selected_images,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +60,12 @@ MASK_PADDING = 1.0  # padded pixels count as subject, so the official black padd
 
 
 def _size_inputs(tooltip_target: str) -> dict:
-    size = {"min": LATENT_FACTOR, "max": MAX_SIZE, "step": LATENT_FACTOR, "default": OFFICIAL_SIZE}
+    size = {
+        "min": LATENT_FACTOR,
+        "max": MAX_SIZE,
+        "step": LATENT_FACTOR,
+        "default": OFFICIAL_SIZE,
+    }
     return {
         "size_policy": (
             SIZE_POLICIES,
@@ -86,7 +104,6 @@ def _size_problem(width, height) -> str | None:
     )
 
 
-
 def _fit_masks(mask: torch.Tensor, invert: bool, count: int, plan) -> torch.Tensor:
     """Any MASK (``count`` frames or a single mask, any size) → (T or 1, H', W') at the plan's output size."""
     height, width = plan.source_size
@@ -121,7 +138,10 @@ class RelightVidFitFrames:
                 **FRAME_BUDGET_INPUTS,
             },
             "optional": {
-                "images": ("IMAGE", {"tooltip": "The frames of a clip (or a single image); or connect video."}),
+                "images": (
+                    "IMAGE",
+                    {"tooltip": "The frames of a clip (or a single image); or connect video."},
+                ),
                 "mask": (
                     "MASK",
                     {"tooltip": "Optional mask (one per kept frame or one for all) fitted the same way."},
@@ -136,8 +156,17 @@ class RelightVidFitFrames:
         return checks.queued_problem(cls, settings, _size_problem, "width", "height")
 
     def fit(
-        self, size_policy, width, height, skip_first_frames, frame_stride, max_frames, images=None, mask=None,
-        video=None, settings=None,
+        self,
+        size_policy,
+        width,
+        height,
+        skip_first_frames,
+        frame_stride,
+        max_frames,
+        images=None,
+        mask=None,
+        video=None,
+        settings=None,
     ):
         checks.check_numbers(type(self), locals())
         checks.check(_size_problem(width, height))
@@ -239,8 +268,22 @@ class RelightVidForeground:
         return checks.queued_problem(cls, settings, _size_problem, "width", "height")
 
     def prepare(
-        self, vae, size_policy, width, height, gray, grow, feather, invert_mask, skip_first_frames, frame_stride,
-        max_frames, images=None, mask=None, video=None, settings=None,
+        self,
+        vae,
+        size_policy,
+        width,
+        height,
+        gray,
+        grow,
+        feather,
+        invert_mask,
+        skip_first_frames,
+        frame_stride,
+        max_frames,
+        images=None,
+        mask=None,
+        video=None,
+        settings=None,
     ):
         checks.check_numbers(type(self), locals())
         checks.check(_size_problem(width, height))
@@ -249,7 +292,14 @@ class RelightVidForeground:
         count, out_h, out_w = fitted.shape[:3]
         masks = None
         if mask is not None:
-            masks = prepare_masks(_fit_masks(mask, invert_mask, count, plan), out_h, out_w, count, grow, feather)
+            masks = prepare_masks(
+                _fit_masks(mask, invert_mask, count, plan),
+                out_h,
+                out_w,
+                count,
+                grow,
+                feather,
+            )
             masks = masks.expand(count, out_h, out_w).contiguous()
         foreground = Foreground(fitted, masks, GRAYS[gray], vae)
         preview = composite_foreground(fitted, masks, GRAYS[gray])
@@ -270,7 +320,10 @@ BACKGROUND_TOOLTIPS = (
     "Background plates matched to the foreground, for the RelightVid Sampler.",
     "The plates the model sees (black for none).",
 )
-FOREGROUND_INPUT = (FOREGROUND_TYPE, {"tooltip": "The foreground: the plates get its frame count and size."})
+FOREGROUND_INPUT = (
+    FOREGROUND_TYPE,
+    {"tooltip": "The foreground: the plates get its frame count and size."},
+)
 
 
 class RelightVidBackground:
@@ -329,7 +382,15 @@ class RelightVidBackground:
         }
 
     def fit(
-        self, foreground, length_policy, size_policy, flip, skip_first_frames, frame_stride, max_frames, images=None,
+        self,
+        foreground,
+        length_policy,
+        size_policy,
+        flip,
+        skip_first_frames,
+        frame_stride,
+        max_frames,
+        images=None,
         video=None,
     ):
         selection = frame_selection(skip_first_frames, frame_stride, max_frames)
@@ -341,11 +402,16 @@ class RelightVidBackground:
         plates = None
         if frames is not None:
             plates = fit_background(
-                frames, foreground.count, foreground.height, foreground.width, length_policy, size_policy, flip
+                frames,
+                foreground.count,
+                foreground.height,
+                foreground.width,
+                length_policy,
+                size_policy,
+                flip,
             )
         label = "no background" if frames is None else f"{frames.shape[0]} background frame(s)"
         return _background_outputs(Background(plates, foreground.count, foreground.height, foreground.width, label))
-
 
     @staticmethod
     def _video_plates(foreground, video, selection, length_policy, size_policy) -> torch.Tensor:
@@ -355,7 +421,13 @@ class RelightVidBackground:
             selection = dataclasses.replace(selection, limit=foreground.count)
 
         def fit(frame: torch.Tensor) -> torch.Tensor:
-            plan = plan_geometry(frame.shape[1], frame.shape[2], size_policy, foreground.width, foreground.height)
+            plan = plan_geometry(
+                frame.shape[1],
+                frame.shape[2],
+                size_policy,
+                foreground.width,
+                foreground.height,
+            )
             return apply_geometry(frame, plan)
 
         frames, _fps = read_video_frames(video.get_stream_source(), selection, fit)
@@ -418,7 +490,10 @@ class RelightVidLightPreset:
                 ),
                 "color": (
                     "STRING",
-                    {"default": "#FFFFFF", "tooltip": "Light colour as hex RGB, e.g. #FFD8A8 for warm light."},
+                    {
+                        "default": "#FFFFFF",
+                        "tooltip": "Light colour as hex RGB, e.g. #FFD8A8 for warm light.",
+                    },
                 ),
                 "intensity": (
                     "FLOAT",
@@ -573,7 +648,18 @@ class RelightVidHDRMap:
         path = host.input_file_path(env_map)
         return host.file_digest(path) if os.path.isfile(path) else env_map
 
-    def render(self, foreground, env_map, yaw, pitch, fov, yaw_speed, exposure, tone_map, settings=None):
+    def render(
+        self,
+        foreground,
+        env_map,
+        yaw,
+        pitch,
+        fov,
+        yaw_speed,
+        exposure,
+        tone_map,
+        settings=None,
+    ):
         checks.check_numbers(type(self), locals())
         checks.check(_env_map_problem(env_map))
         radiance = read_env_map(host.input_file_path(env_map))
@@ -593,24 +679,6 @@ class RelightVidHDRMap:
         return _background_outputs(Background(plates, foreground.count, foreground.height, foreground.width, label))
 
 
-def _first_embedding(conditioning, name: str) -> torch.Tensor:
-    """The (1, tokens, D) embedding of a CONDITIONING (its first entry)."""
-    if (
-        not isinstance(conditioning, (list, tuple))
-        or not conditioning
-        or not isinstance(conditioning[0][0], torch.Tensor)
-    ):
-        raise InputError(f"{name} must be the CONDITIONING of a CLIP Text Encode node.")
-    if len(conditioning) > 1:
-        logger.warning(
-            "%s holds %d entries (combined conditioning); RelightVid uses the first", name, len(conditioning)
-        )
-    embedding = conditioning[0][0]
-    if embedding.ndim != 3:
-        raise InputError(f"{name} must hold (batch, tokens, width) embeddings; got shape {tuple(embedding.shape)}.")
-    return embedding[:1].float().cpu()
-
-
 class RelightVidTextConditioning:
     DESCRIPTION = (
         'The prompt for the text guidance branch (upstream default: "change the background") and the uncond, '
@@ -621,12 +689,17 @@ class RelightVidTextConditioning:
     FUNCTION = "combine"
     RETURN_TYPES = (TEXT_TYPE,)
     RETURN_NAMES = ("text",)
-    OUTPUT_TOOLTIPS = ("Prompt and uncond embeddings for the RelightVid Sampler.",)
+    OUTPUT_TOOLTIPS = ("The prompt and uncond CONDITIONING for the RelightVid Sampler.",)
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
-            "required": {"positive": ("CONDITIONING", {"tooltip": "The prompt, from CLIP Text Encode (SD1.5 CLIP)."})},
+            "required": {
+                "positive": (
+                    "CONDITIONING",
+                    {"tooltip": "The prompt, from CLIP Text Encode (SD1.5 CLIP)."},
+                )
+            },
             "optional": {
                 "negative": (
                     "CONDITIONING",
@@ -640,19 +713,18 @@ class RelightVidTextConditioning:
         }
 
     def combine(self, positive, negative=None, clip=None):
-        cond = _first_embedding(positive, "positive")
-        if negative is not None:
-            uncond = _first_embedding(negative, "negative")
-        elif clip is not None:
-            uncond = _first_embedding(host.encode_empty_prompt(clip), "the empty prompt")
-        else:
+        check_text_conditioning(positive, "positive")
+        if negative is None:
+            if clip is None:
+                raise InputError(
+                    "connect a CLIP (to encode the empty uncond prompt) or a negative CONDITIONING to RelightVid Text "
+                    "Conditioning."
+                )
+            negative = host.encode_empty_prompt(clip)
+        check_text_conditioning(negative, "negative")
+        widths = {entry[0].shape[-1] for entry in (*positive, *negative)}
+        if len(widths) > 1:
             raise InputError(
-                "connect a CLIP (to encode the empty uncond prompt) or a negative CONDITIONING to RelightVid Text "
-                "Conditioning."
+                f"positive and negative come from different text encoders (embedding widths {sorted(widths)})."
             )
-        if uncond.shape[2] != cond.shape[2]:
-            raise InputError(
-                f"positive ({cond.shape[2]}-d) and negative ({uncond.shape[2]}-d) come from different text encoders."
-            )
-        cond, uncond = match_token_counts(cond, uncond)
-        return (TextConditioning(cond, uncond),)
+        return (TextConditioning(positive, negative),)

@@ -1,4 +1,5 @@
-"""Apply RelightVid (native MODEL) without ComfyUI: the layers it inserts and the checks that refuse bad input.
+"""The MODEL patches without ComfyUI (nodes/model_patch/): the layers they insert and the checks that refuse bad
+input.
 
 The patched U-Net itself is checked against the library's in tests/integration/test_native_model.py.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -18,58 +20,88 @@ from torch import nn
 FRAMES = 4
 
 
+class _Modules(SimpleNamespace):
+    """The model_patch modules, each under its own name (temporal, iclight, wiring, patch)."""
+
+
 @pytest.fixture(scope="module")
-def native(pack):
-    return sys.modules[pack.module.__name__ + ".nodes.native_model"]
+def patches(pack):
+    prefix = pack.module.__name__ + ".nodes.model_patch."
+    return _Modules(**{name: sys.modules[prefix + name] for name in ("temporal", "iclight", "wiring", "patch")})
 
 
-def _state(native, frames):
-    return native.ClipState(frames=frames)
-
-
-def test_native_model_clip_group_norm_matches_library(pack, native):
+def test_clip_group_norm_matches_library(pack, patches):
     blocks3d = importlib.import_module(pack.module.__name__ + ".relightvid_core.models.blocks3d")
     torch.manual_seed(0)
     norm = nn.GroupNorm(8, 32)
     nn.init.normal_(norm.weight)
     nn.init.normal_(norm.bias)
     hidden = torch.randn(2 * FRAMES, 32, 5, 6) * torch.arange(1, 2 * FRAMES + 1).view(-1, 1, 1, 1)
-    replaced = native.ClipGroupNorm(norm, _state(native, FRAMES))
+    replaced = patches.temporal.ClipGroupNorm(norm)
     expected = blocks3d.group_norm(norm, hidden, FRAMES, across_frames=True)
-    torch.testing.assert_close(replaced(hidden), expected, atol=1e-5, rtol=0)
-    assert not torch.allclose(replaced(hidden), norm(hidden), atol=1e-3), "statistics must span the clip"
+    with patches.temporal.frames_per_clip(FRAMES):
+        torch.testing.assert_close(replaced(hidden), expected, atol=1e-5, rtol=0)
+        assert not torch.allclose(replaced(hidden), norm(hidden), atol=1e-3), "statistics must span the clip"
     assert list(replaced.parameters()) == [], "the norm's weights keep their U-Net keys"
 
 
-def test_native_model_clip_group_norm_needs_the_sampler(native):
-    replaced = native.ClipGroupNorm(nn.GroupNorm(8, 32), native.ClipState())
+def test_clip_group_norm_needs_the_sampler(patches):
+    replaced = patches.temporal.ClipGroupNorm(nn.GroupNorm(8, 32))
     with pytest.raises(RuntimeError, match="sampler"):
         replaced(torch.zeros(FRAMES, 32, 2, 2))
 
 
-def test_native_model_clip_length_splits_the_batch_by_conds(pack, native):
-    assert native.clip_length(16, {"cond_or_uncond": [0, 1]}) == 8
-    assert native.clip_length(8, {}) == 8
+def test_clip_length_belongs_to_its_call_and_context(patches):
+    """Nested calls (one MODEL's U-Net inside another's sampling) and other threads each see their own length."""
+    temporal = patches.temporal
+    seen = []
+    with temporal.frames_per_clip(8):
+        with temporal.frames_per_clip(3):
+            seen.append(temporal.current_clip_frames())
+        seen.append(temporal.current_clip_frames())
+        other_thread = []
+        thread = threading.Thread(target=lambda: other_thread.append(temporal._CLIP_FRAMES.get()))
+        thread.start()
+        thread.join()
+    assert seen == [3, 8] and other_thread == [None]
+    with pytest.raises(RuntimeError):
+        temporal.current_clip_frames()
+
+
+def test_the_clip_length_wrapper_sets_the_length_for_its_call_only(patches):
+    def executor(x, timesteps, context, y, control, transformer_options, **kwargs):
+        return patches.temporal.current_clip_frames()
+
+    frames = patches.patch.clip_length_wrapper(executor, torch.zeros(12, 4, 2, 2), None, None, None, None, {"cond_or_uncond": [0, 1, 1]})
+    assert frames == 4
+    with pytest.raises(RuntimeError):
+        patches.temporal.current_clip_frames()
+
+
+def test_clip_length_splits_the_batch_by_conds(pack, patches):
+    assert patches.temporal.clip_length(16, {"cond_or_uncond": [0, 1]}) == 8
+    assert patches.temporal.clip_length(8, {}) == 8
     with pytest.raises(pack.core.InputError, match="3 conditionings"):
-        native.clip_length(16, {"cond_or_uncond": [0, 1, 1]})
+        patches.temporal.clip_length(16, {"cond_or_uncond": [0, 1, 1]})
 
 
-def test_native_model_temporal_layer_runs_the_library_module(pack, native):
+def test_temporal_layer_runs_the_library_module(pack, patches):
     motion_module = importlib.import_module(pack.module.__name__ + ".relightvid_core.models.motion")
     torch.manual_seed(0)
     module = motion_module.MotionModule(32, zero_initialize=False).eval()
     hidden = torch.randn(2 * FRAMES, 32, 3, 3)
-    layer = native.TemporalLayer(module, _state(native, FRAMES))
-    with torch.no_grad():
+    layer = patches.temporal.TemporalLayer(module)
+    with torch.no_grad(), patches.temporal.frames_per_clip(FRAMES):
         torch.testing.assert_close(layer(hidden), module(hidden, FRAMES), atol=0, rtol=0)
     assert list(layer.parameters()) == [], "the temporal weights belong to their own patcher"
 
 
-def test_native_model_image_condition_with_other_frame_count_raises(pack, native):
-    conds = native.ImageConcatConds(original=lambda **kwargs: {}, latent_format=None)
-    image = torch.zeros(FRAMES - 1, native.IMAGE_CHANNELS, 2, 2)
+def test_image_condition_with_other_frame_count_raises(pack, patches):
+    iclight = patches.iclight
+    conds = iclight.ImageConcatConds(original=lambda **kwargs: {}, latent_format=None)
+    image = torch.zeros(FRAMES - 1, iclight.IMAGE_CHANNELS, 2, 2)
     with pytest.raises(pack.core.InputError, match=r"as many frames as the latent"):
-        conds(noise=torch.zeros(FRAMES, 4, 2, 2), device="cpu", **{native.RELIGHTVID_IMAGE_KEY: image})
+        conds(noise=torch.zeros(FRAMES, 4, 2, 2), device="cpu", **{iclight.RELIGHTVID_IMAGE_KEY: image})
 
 
 class _ShapesOnlyModel:
@@ -79,7 +111,7 @@ class _ShapesOnlyModel:
         self._shapes = shapes
         self.model = SimpleNamespace(model_config=type(family, (), {})())
 
-    def get_injections(self, key):
+    def get_model_object(self, name):
         return None
 
     def get_key_patches(self, prefix):
@@ -97,26 +129,29 @@ class _ShapesOnlyModel:
         ),
     ],
 )
-def test_native_model_refuses_a_model_that_is_not_sd15(pack, native, shapes, family, named):
+def test_refuses_a_model_that_is_not_sd15(pack, patches, shapes, family, named):
     model = _ShapesOnlyModel({"diffusion_model." + key: shape for key, shape in shapes.items()}, family)
     with pytest.raises(pack.core.WeightFormatError, match=f"ComfyUI: {family}.*{named}.*SD1.5"):
-        native.base_unet_shapes(model)
+        patches.iclight.base_unet_shapes(model)
 
 
-def test_native_model_refuses_the_fc_file(pack, native):
+def test_refuses_the_fc_file(pack, patches):
     with pytest.raises(pack.core.WeightFormatError, match="fc model .*fbc"):
-        native.iclight_patches(str(pack.base / "models/relightvid" / FC_FILE), {})
+        patches.iclight.iclight_patches(str(pack.base / "models/relightvid" / FC_FILE), {})
 
 
-def test_native_model_node_needs_comfyui(pack, native):
-    node = pack.node("RelightVidApplyModel")
-    if native.comfy is not None:
+@pytest.mark.parametrize("node_id", ["RelightVidApplyModel", "RelightVidTemporalLoader"])
+def test_the_model_nodes_need_comfyui(pack, patches, base_model, node_id):
+    if patches.patch.comfy is not None:
         pytest.skip("ComfyUI is importable here")
+    node = pack.node(node_id)
     with pytest.raises(pack.core.InputError, match="only inside ComfyUI"):
-        node.apply(object(), "iclight_sd15_fbc_tiny.safetensors", "relvid_mm_sd15_fbc_tiny.pth")
+        node.apply(base_model, ICLIGHT_FILE, MOTION_FILE) if node_id == "RelightVidApplyModel" else node.load(
+            base_model, MOTION_FILE
+        )
 
 
-def test_native_model_preview_wrapper_shows_every_frame_and_keeps_comfyuis_callback(native, monkeypatch):
+def test_preview_wrapper_shows_the_clip_and_keeps_comfyuis_callback(patches, monkeypatch):
     shown, steps, closed = [], [], []
 
     class Preview:
@@ -132,7 +167,7 @@ def test_native_model_preview_wrapper_shows_every_frame_and_keeps_comfyuis_callb
         def show(self, x0):
             shown.append(x0.shape)
 
-    monkeypatch.setattr(native.host, "ClipPreview", Preview)
+    monkeypatch.setattr(patches.patch, "ClipPreview", Preview)
     guider = SimpleNamespace(model_patcher=SimpleNamespace(load_device="cuda:0"))
 
     def executor(guider_, sigmas, extra_args, callback, noise, *rest):
@@ -140,27 +175,27 @@ def test_native_model_preview_wrapper_shows_every_frame_and_keeps_comfyuis_callb
             callback(step, torch.zeros(FRAMES, 4, 2, 2), noise, 2)
         return "samples"
 
-    result = native.clip_preview_wrapper(executor, guider, None, {}, lambda *a: steps.append(a[0]), "noise", "latent")
+    result = patches.patch.clip_preview_wrapper(executor, guider, None, {}, lambda *a: steps.append(a[0]), "noise", "latent")
     assert result == "samples" and steps == [0, 1] and shown == [(FRAMES, 4, 2, 2)] * 2 and closed == [True]
-    assert native.clip_preview_wrapper(lambda g, s, e, cb, *r: cb, guider, None, {}, None) is None  # no callback
+    assert patches.patch.clip_preview_wrapper(lambda g, s, e, cb, *r: cb, guider, None, {}, None) is None  # no callback
 
 
-def test_native_model_conds_need_the_image_except_the_negative(pack, native):
-    key = native.RELIGHTVID_IMAGE_KEY
+def test_conds_need_the_image_except_the_negative(pack, patches):
+    key = patches.iclight.RELIGHTVID_IMAGE_KEY
     with_image = [{key: torch.zeros(FRAMES, 8, 2, 2)}]
-    native.check_clip_conds({"positive": with_image, "middle": with_image, "negative": [{}]}, FRAMES)
+    patches.wiring.check_clip_conds({"positive": with_image, "middle": with_image, "negative": [{}]}, FRAMES)
     error = pack.core.errors.InputError
     with pytest.raises(error, match="the positive conditioning carries no RelightVid image; connect it from a Relight"):
-        native.check_clip_conds({"positive": [{}], "negative": with_image}, FRAMES)
+        patches.wiring.check_clip_conds({"positive": [{}], "negative": with_image}, FRAMES)
     with pytest.raises(error, match="the middle_1 conditioning carries no RelightVid image"):
-        native.check_clip_conds({"negative": [{}], "middle_0": with_image, "middle_1": [{}]}, FRAMES)
+        patches.wiring.check_clip_conds({"negative": [{}], "middle_0": with_image, "middle_1": [{}]}, FRAMES)
     with pytest.raises(error, match="no conditioning carries the RelightVid image"):
-        native.check_clip_conds({"negative": [{}]}, FRAMES)
+        patches.wiring.check_clip_conds({"negative": [{}]}, FRAMES)
     with pytest.raises(error, match=f"the latent has 5 frames but the RelightVid conditioning has {FRAMES}"):
-        native.check_clip_conds({"positive": with_image, "negative": [{}]}, 5)
+        patches.wiring.check_clip_conds({"positive": with_image, "negative": [{}]}, 5)
 
 
-def test_native_model_check_wrapper_refuses_before_sampling(pack, native):
+def test_check_wrapper_refuses_before_sampling(pack, patches):
     ran = []
 
     class Executor:  # ComfyUI's WrapperExecutor: callable, with the guider as class_obj
@@ -170,11 +205,11 @@ def test_native_model_check_wrapper_refuses_before_sampling(pack, native):
             ran.append(args)
 
     with pytest.raises(pack.core.errors.InputError, match="the positive conditioning carries no RelightVid image"):
-        native.check_conds_wrapper(Executor(), torch.zeros(FRAMES, 4, 2, 2), "latent", "sampler", "sigmas")
+        patches.patch.check_conds_wrapper(Executor(), torch.zeros(FRAMES, 4, 2, 2), "latent", "sampler", "sigmas")
     assert ran == []
 
 
-def test_native_model_names_each_missing_file_once_when_queued(pack):
+def test_apply_names_each_missing_file_once_when_queued(pack):
     node_class = pack.nodes["RelightVidApplyModel"]
     inputs = {"model": ["1", 0], "iclight_fbc": "gone.safetensors", "temporal_weights": "gone.pth"}
     ((filed_under, message),) = queue_time_filings(pack.module, node_class, inputs)
@@ -205,21 +240,31 @@ def _miswired_prompt(positive_source: str) -> dict:
     }
 
 
-def test_native_model_refuses_clip_text_encode_wired_straight_into_a_sampler_when_queued(native):
-    problem = native.wiring_problem(_miswired_prompt("13"), "2")
+def test_refuses_clip_text_encode_wired_straight_into_a_sampler_when_queued(patches):
+    wiring_problem = patches.wiring.wiring_problem
+    problem = wiring_problem(_miswired_prompt("13"), "2")
     assert problem == (
         "KSampler (node 15) samples this RelightVid MODEL with positive from CLIP Text Encode (prompt) (node 13), "
-        "which carries no RelightVid image; connect positive from a RelightVid Conditioning (native) node, not "
-        "straight from CLIP Text Encode."
+        "which carries no RelightVid image; connect positive from a RelightVid Conditioning node, not straight "
+        "from CLIP Text Encode."
     )
     # Fed by RelightVid Conditioning, directly or through other conditioning nodes, or another model: no problem.
-    assert native.wiring_problem(_miswired_prompt("3"), "2") is None
-    assert native.wiring_problem(_miswired_prompt("28"), "2") is None
-    assert native.wiring_problem(_miswired_prompt("13"), "99") is None  # another Apply RelightVid's MODEL
-    assert native.wiring_problem(None, "2") is None
+    assert wiring_problem(_miswired_prompt("3"), "2") is None
+    assert wiring_problem(_miswired_prompt("28"), "2") is None
+    assert wiring_problem(_miswired_prompt("13"), "99") is None  # another Apply RelightVid's MODEL
+    assert wiring_problem(None, "2") is None
 
 
-def test_native_model_files_the_miswiring_once_under_its_hidden_input(pack, native):
+def test_the_temporal_loader_checks_the_wiring_through_its_model_input(patches):
+    """U-Net loader (4) → temporal loader (2, input relightvid_unet) → KSampler: both loaders see the miswiring."""
+    prompt = _miswired_prompt("13")
+    prompt["4"] = {"class_type": "RelightVidUNetLoader", "inputs": {"model": ["1", 0]}}
+    prompt["2"] = {"class_type": "RelightVidTemporalLoader", "inputs": {"relightvid_unet": ["4", 0]}}
+    assert patches.wiring.wiring_problem(prompt, "2") is not None
+    assert patches.wiring.wiring_problem(prompt, "4") is not None
+
+
+def test_files_the_miswiring_once_under_its_hidden_input(pack, patches):
     host = pack.module.nodes.host
     prompt = _miswired_prompt("13")
     prompt["2"]["inputs"].update(iclight_fbc=ICLIGHT_FILE, temporal_weights=MOTION_FILE)
@@ -228,4 +273,4 @@ def test_native_model_files_the_miswiring_once_under_its_hidden_input(pack, nati
         host.remember_queued_prompt({"prompt": prompt})
         return pack.nodes["RelightVidApplyModel"].VALIDATE_INPUTS("2")
 
-    assert contextvars.copy_context().run(validate) == native.wiring_problem(prompt, "2")
+    assert contextvars.copy_context().run(validate) == patches.wiring.wiring_problem(prompt, "2")

@@ -8,17 +8,17 @@ import os
 
 import torch
 
-from ..relightvid_core.conditioning import apply_geometry, plan_geometry
-from ..relightvid_core.errors import InputError
-from ..relightvid_core.video_io import (
+from ...relightvid_core.conditioning import apply_geometry, plan_geometry
+from ...relightvid_core.errors import InputError
+from ...relightvid_core.values import counted
+from ...relightvid_core.video_io import (
     FrameSelection,
     mask_sequence_files,
     probe_video,
     read_mask_sequence,
     read_video_frames,
 )
-from ..relightvid_core.values import counted
-from . import host
+from .. import host
 
 MAX_FRAMES = 100_000
 EXAMPLE_SEQUENCE = "mask/%04d.png"
@@ -26,11 +26,21 @@ EXAMPLE_SEQUENCE = "mask/%04d.png"
 FRAME_BUDGET_INPUTS = {
     "skip_first_frames": (
         "INT",
-        {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "Drop this many frames from the start of the clip."},
+        {
+            "default": 0,
+            "min": 0,
+            "max": MAX_FRAMES,
+            "tooltip": "Drop this many frames from the start of the clip.",
+        },
     ),
     "frame_stride": (
         "INT",
-        {"default": 1, "min": 1, "max": 1000, "tooltip": "Keep one frame in this many (2 halves the frame rate)."},
+        {
+            "default": 1,
+            "min": 1,
+            "max": 1000,
+            "tooltip": "Keep one frame in this many (2 halves the frame rate).",
+        },
     ),
     "max_frames": (
         "INT",
@@ -81,7 +91,15 @@ def selected_images(images: torch.Tensor, selection: FrameSelection, name: str =
     return kept[..., :3].float()
 
 
-def fitted_clip(images, video, selection: FrameSelection, size_policy: str, width: int, height: int, name="images"):
+def fitted_clip(
+    images,
+    video,
+    selection: FrameSelection,
+    size_policy: str,
+    width: int,
+    height: int,
+    name="images",
+):
     """The kept frames at the output size, and the geometry plan that took them there.
 
     From an IMAGE batch the frames are cut and fitted; from a VIDEO each kept frame is fitted as it is decoded.
@@ -135,7 +153,10 @@ class RelightVidLoadMaskSequence:
     FUNCTION = "load"
     RETURN_TYPES = ("MASK", "INT")
     RETURN_NAMES = ("mask", "frame_count")
-    OUTPUT_TOOLTIPS = ("The kept masks (frames, height, width), 1 = subject.", "Number of masks returned.")
+    OUTPUT_TOOLTIPS = (
+        "The kept masks (frames, height, width), 1 = subject.",
+        "Number of masks returned.",
+    )
 
     @classmethod
     def INPUT_TYPES(cls):
