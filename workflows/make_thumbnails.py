@@ -21,10 +21,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from relightvid_core.conditioning import composite_foreground, env_map_plates, light_plate  # noqa: E402
+import specs
 
-import native_specs  # noqa: E402
-import specs  # noqa: E402
+from relightvid_core.conditioning import composite_foreground, env_map_plates, light_plate
 
 SIZE = 512
 TILE = 200
@@ -38,9 +37,9 @@ TITLES = {
     "relightvid_hdr_map": ("HDR map", "a panning environment map"),
     "relightvid_long_video_windows": ("Long clips", "16-frame windows, any length"),
     "relightvid_iie": ("IIE ensemble", "five foreground brightnesses"),
-    "relightvid_native_ksampler": ("Native KSampler", "RelightVid as a MODEL"),
-    "relightvid_native_dual_cfg": ("Native 3-way CFG", "DualCFGGuider, official steps"),
-    "relightvid_native_controlnet": ("Native ControlNet", "edges of each frame guide it"),
+    "relightvid_ksampler": ("KSampler", "any sampler on the MODEL"),
+    "relightvid_custom_sampling": ("Custom sampling", "3-way guidance, official DDPM"),
+    "relightvid_controlnet": ("ControlNet", "edges of each frame guide it"),
 }
 
 
@@ -109,7 +108,7 @@ def _strip(name: str, width: int) -> list[np.ndarray]:
     frames, masks = subject(size, size)
     if name == "relightvid_iie":
         return [_tile(composite_foreground(frames * k, masks)[0], size) for k in (0.5, 0.75, 1.0, 1.25, 1.5)]
-    if name == "relightvid_native_controlnet":  # the Canny hints of a turning subject, one per frame
+    if name == "relightvid_controlnet":  # the Canny hints of a turning subject, one per frame
         turns = np.linspace(-0.12, 0.12, STRIP_FRAMES)
         tiles = [_tile(composite_foreground(*subject(size, size, turn))[0], size) for turn in turns]
         return [cv2.cvtColor(cv2.Canny(tile, 60, 160), cv2.COLOR_GRAY2RGB) for tile in tiles]
@@ -141,7 +140,7 @@ def thumbnail(name: str) -> np.ndarray:
 
 def write_thumbnails() -> list[Path]:
     written = []
-    for name in [*specs.WORKFLOWS, *native_specs.WORKFLOWS]:
+    for name in specs.WORKFLOWS:
         path = specs.UI_DIR / f"{name}.jpg"
         ok, data = cv2.imencode(".jpg", thumbnail(name)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
         if not ok:

@@ -141,13 +141,13 @@ def override_patches(spatial_overrides: dict, base_shapes: dict) -> dict:
     return {UNET_PREFIX + to_ldm[key]: ("set", (value,)) for key, value in spatial_overrides.items()}
 
 
-def iclight_model(model, iclight_path: str):
-    """A clone of the SD1.5 ``model`` with IC-Light's fbc offsets and the image condition; ``model`` is unchanged.
+def iclight_model(model, iclight_path: str, base_shapes: dict):
+    """A clone of the SD1.5 ``model`` (its U-Net's shapes ``base_shapes``, from :func:`base_unet_shapes`) with
+    IC-Light's fbc offsets and the image condition; ``model`` is unchanged.
 
     Raises:
-        WeightFormatError: the MODEL is not SD1.5, or the file is not IC-Light's fbc offsets.
+        WeightFormatError: the file is not IC-Light's fbc offsets.
     """
-    base_shapes = base_unet_shapes(model)
     patched = model.clone()
     patched.add_patches(iclight_patches(iclight_path, base_shapes))
     patched.add_object_patch(

@@ -26,6 +26,7 @@ from .. import host
 from ..previews.clip_preview import ClipPreview
 from .iclight import (
     UNET_PREFIX,
+    base_unet_shapes,
     iclight_model,
     is_iclight_model,
     override_patches,
@@ -99,8 +100,10 @@ def iclight_unet(model, iclight_path: str):
     Raises:
         WeightFormatError: the MODEL is not a plain SD1.5 MODEL, or the file is not IC-Light's fbc offsets.
     """
+    # The connected MODEL is checked first, so one of another family is named as such with or without ComfyUI.
+    base_shapes = base_unet_shapes(model)
     require_comfy("Load RelightVid U-Net")
-    patched = iclight_model(model, iclight_path)
+    patched = iclight_model(model, iclight_path, base_shapes)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, PATCH_KEY, check_conds_wrapper)
     return patched
 

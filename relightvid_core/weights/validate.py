@@ -8,7 +8,7 @@ from ..errors import WeightFormatError
 from .detect import Detection, WeightFormat
 
 SLOT_EXPECTS = {
-    "base": "an SD1.5 checkpoint or U-Net (e.g. Realistic Vision 5.1), or a merged RelightVid U-Net",
+    "base": "an SD1.5 checkpoint or U-Net (such as Realistic Vision 5.1), or a merged RelightVid U-Net",
     "iclight": "the IC-Light fbc offsets iclight_sd15_fbc.safetensors (12-channel)",
     "motion": "temporal weights (relvid_mm_sd15_fbc.pth, or AnimateDiff mm_sd_v15 / mm_sd_v15_v2)",
     "merged": "a merged RelightVid U-Net written by this pack's converter",
@@ -16,8 +16,8 @@ SLOT_EXPECTS = {
 # What to do instead, for the mistakes users make most.
 ADVICE = {
     WeightFormat.ICLIGHT_FC: "RelightVid needs the fbc variant, iclight_sd15_fbc.safetensors",
-    WeightFormat.SDXL: "RelightVid is built on SD1.5; use an SD1.5 checkpoint such as Realistic Vision 5.1",
-    WeightFormat.SD2: "RelightVid is built on SD1.5; use an SD1.5 checkpoint such as Realistic Vision 5.1",
+    WeightFormat.SDXL: "RelightVid is built on SD1.5",
+    WeightFormat.SD2: "RelightVid is built on SD1.5",
     WeightFormat.DIFFUSERS_MOTION_ADAPTER: "use the original AnimateDiff .ckpt (mm_sd_v15_v2.ckpt), not the diffusers conversion",
     WeightFormat.AMBIGUOUS_MOTION: "their keys cannot tell which, and the two normalise frames differently; "
     "say which it is with --motion-variant relightvid or animatediff_v3 (Python: motion_variant=)",

@@ -21,6 +21,8 @@ import sys
 import types
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import torch
 import torch.nn.functional as F
 
@@ -211,10 +213,15 @@ class FakeCLIP:
 
 
 class FakeModel:
-    """A MODEL whose U-Net weights (LDM keys) are served as ComfyUI's ``get_key_patches`` serves them."""
+    """A plain MODEL (no object patches) whose U-Net weights (LDM keys) are served as ComfyUI's
+    ``get_key_patches`` serves them; ``model.model_config`` is an instance of a class named ``config_name``."""
 
-    def __init__(self, ldm_state_dict: dict[str, torch.Tensor]):
+    def __init__(self, ldm_state_dict: dict[str, torch.Tensor], config_name: str = "SD15"):
         self.state_dict = ldm_state_dict
+        self.model = SimpleNamespace(model_config=type(config_name, (), {})())
+
+    def get_model_object(self, name: str):
+        return None
 
     def get_key_patches(self, filter_prefix=None):
         prefix = filter_prefix or ""

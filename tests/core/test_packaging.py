@@ -8,10 +8,10 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 OPENCV = re.compile(r"^\s*opencv[-_]", re.IGNORECASE)
@@ -110,7 +110,7 @@ def test_packaging_readme_links_no_github_repository_of_its_own():
 RUNTIME = ("__init__.py", "nodes", "relightvid_core", "example_workflows", "requirements.txt", "pyproject.toml",
            "LICENSE", "README.md")  # fmt: skip
 DEVELOPMENT = ("tests/core/test_packaging.py", "bench/bench_gpu.py", ".ci/run", ".github/workflows/tests.yml",
-               "workflows/specs.py", "workflows/native_specs.py", "workflows/make_thumbnails.py")  # fmt: skip
+               "workflows/specs.py", "workflows/make_thumbnails.py")  # fmt: skip
 
 
 def _comfyignored(paths: list[str], tmp_path: Path) -> set[str]:

@@ -1,14 +1,16 @@
-"""What the README tells a first-time user, checked against the code: install steps that work today, and the
-schedules it quotes."""
+"""What the README tells a first-time user, checked against the code: install steps that work today, the
+schedules it quotes, every node by its display name and every template by its name."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 from relightvid_core.sampling import build_scheduler
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+README_PATH = Path(__file__).resolve().parents[2] / "README.md"
+README = README_PATH.read_text()
 # "with 20 steps, `ddpm` 950, 900, …, 0 and `ddim` 951, 901, …, 1": a step count and each scheduler's timesteps.
 SCHEDULE_EXAMPLE = re.compile(r"with (\d+) steps, `ddpm` ([\d, …]+?) and `ddim` ([\d, …]+?)[;|]")
 
@@ -40,7 +42,7 @@ def test_readme_install_marks_registry_routes_as_not_yet_published():
 
 
 def _numbers(listed: str) -> list[int | None]:
-    """"950, 900, …, 0" → [950, 900, None, 0] (None stands for the elided middle)."""
+    """ "950, 900, …, 0" → [950, 900, None, 0] (None stands for the elided middle)."""
     return [None if item.strip() == "…" else int(item) for item in listed.split(",")]
 
 
@@ -60,3 +62,23 @@ def test_readme_schedule_examples_are_what_the_schedulers_give():
             timesteps = [int(t) for t in build_scheduler(name, int(steps)).timesteps]
             assert _matches(_numbers(listed), timesteps), (name, steps, listed, timesteps)
 
+
+def _node_display_names() -> list[str]:
+    """The display names nodes/__init__.py registers (read from its source: the library tests import no pack)."""
+    source = (Path(__file__).resolve().parents[2] / "nodes" / "__init__.py").read_text()
+    for statement in ast.parse(source).body:
+        if isinstance(statement, ast.Assign) and statement.targets[0].id == "NODE_DISPLAY_NAME_MAPPINGS":
+            return list(ast.literal_eval(statement.value).values())
+    raise AssertionError("nodes/__init__.py has no NODE_DISPLAY_NAME_MAPPINGS")
+
+
+def test_readme_node_table_lists_every_node_by_its_display_name():
+    lines = [line for line in _section("### The nodes").splitlines() if line.startswith("| ")]
+    rows = [line.split("|")[1].strip() for line in lines[2:]]  # after the header and its rule
+    names = _node_display_names()
+    assert sorted(rows) == sorted(names), sorted(set(rows) ^ set(names))
+
+
+def test_readme_names_every_template():
+    templates = sorted(path.stem for path in (README_PATH.parent / "example_workflows").glob("*.json"))
+    assert templates and [name for name in templates if not re.search(rf"\b{name}\b", README)] == []

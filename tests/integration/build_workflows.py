@@ -4,10 +4,10 @@
         .venv/bin/python tests/integration/build_workflows.py [--url http://127.0.0.1:8188]
 
 Without ``--url`` a temporary server is started as the integration tests start it. The API files come from
-``workflows/specs.py`` and ``workflows/native_specs.py`` (run them first after changing a graph); each UI file
-is what the frontend saves after loading the API graph, laying it out in its module's ``STACKS`` of groups,
-adding the Note (its ``note_text``) and the ``OPENING_GROUPS`` right of them, and the model files' download
-metadata (its ``node_models``); it opens at :data:`VIEW` on the Note and the opening groups.
+``workflows/specs.py`` (run it first after changing a graph); each UI file is what the frontend saves after
+loading the API graph, laying it out in its template's ``stacks`` of groups, adding the Note
+(``specs.note_text``) and the ``OPENING_GROUPS`` right of them, and the model files' download metadata
+(``specs.node_models``); it opens at :data:`VIEW` on the Note and the opening groups.
 ``--only NAME ...`` rebuilds just those templates.
 """
 
@@ -25,10 +25,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1] / "workflows"), str(HERE.parent)]
 
-import harness  # noqa: E402
-import native_specs  # noqa: E402
-import specs  # noqa: E402
-from weights import ensure_weights  # noqa: E402
+import harness
+import specs
+from weights import ensure_weights
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SETTINGS = {
@@ -52,42 +51,42 @@ def run_frontend(command: str, job: dict, workdir: Path) -> list[dict]:
     job_path = workdir / f"{command}-job.json"
     job_path.write_text(json.dumps({**job, "chromium": CHROMIUM, "profile": str(workdir / f"profile-{command}")}))
     completed = subprocess.run(
-        ["node", str(HERE / "frontend.js"), command, str(job_path)], capture_output=True, text=True, timeout=1800
+        ["node", str(HERE / "frontend.js"), command, str(job_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"frontend.js {command} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout)
 
 
-SPEC_MODULES = (specs, native_specs)
-
-
 def build(url: str, workdir: Path, only: list[str] | None = None) -> list[Path]:
     harness_post(url, "/settings", SETTINGS)
     entries = []
-    for module in SPEC_MODULES:
-        for name in module.WORKFLOWS:
-            if only and name not in only:
-                continue
-            api = json.loads((module.API_DIR / f"{name}.json").read_text())
-            entries.append(
-                {
-                    "name": name,
-                    "api": api,
-                    "note": module.note_text(name),
-                    "noteWidth": NOTE_WIDTH,
-                    "models": module.node_models(name),
-                    "stacks": module.STACKS,
-                    "openingGroups": module.OPENING_GROUPS,
-                    "origin": ORIGIN,
-                    "gap": GAP,
-                    "groupPadding": GROUP_PADDING,
-                    "openingGap": OPENING_GAP,
-                    "view": VIEW,
-                    "previewTypes": PREVIEW_TYPES,
-                    "previewHeight": PREVIEW_HEIGHT,
-                }
-            )
+    for name, template in specs.WORKFLOWS.items():
+        if only and name not in only:
+            continue
+        api = json.loads((specs.API_DIR / f"{name}.json").read_text())
+        entries.append(
+            {
+                "name": name,
+                "api": api,
+                "note": specs.note_text(name),
+                "noteWidth": NOTE_WIDTH,
+                "models": specs.node_models(name),
+                "stacks": template.stacks,
+                "openingGroups": specs.OPENING_GROUPS,
+                "origin": ORIGIN,
+                "gap": GAP,
+                "groupPadding": GROUP_PADDING,
+                "openingGap": OPENING_GAP,
+                "view": VIEW,
+                "previewTypes": PREVIEW_TYPES,
+                "previewHeight": PREVIEW_HEIGHT,
+            }
+        )
     written = []
     for result in run_frontend("build", {"url": url, "workflows": entries}, workdir):
         if result["errors"]:

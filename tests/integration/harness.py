@@ -229,7 +229,7 @@ class EventStream:
                 payload = self._read(length)
                 if first & 0x0F == 1:
                     return json.loads(payload)
-        except socket.timeout:
+        except TimeoutError:
             return None
 
     def close(self) -> None:
@@ -243,11 +243,11 @@ def small_run_settings(name: str, prefix: str) -> list[str]:
         settings += ["21.width=64", "21.height=64", "15.window_length=2", "15.window_overlap=1"]
     else:
         settings += ["9.width=64", "9.height=64"]
-    if name == "relightvid_native_controlnet":
+    if name == "relightvid_controlnet":
         settings.append(f"26.control_net_name={CONTROLNET}")
     return settings
 
 
 def seed_setting(name: str, seed: int) -> str:
     """The --set assignment of a workflow's seed (SamplerCustomAdvanced graphs seed their RandomNoise node)."""
-    return f"24.noise_seed={seed}" if name == "relightvid_native_dual_cfg" else f"15.seed={seed}"
+    return f"24.noise_seed={seed}" if name == "relightvid_custom_sampling" else f"15.seed={seed}"

@@ -83,7 +83,7 @@ def test_every_missing_file_of_apply_relightvid_is_named_once(server, queue_tool
         queue_tool,
         "2.iclight_fbc=iclight_gone.safetensors",
         "2.temporal_weights=relvid_gone.pth",
-        name="relightvid_native_ksampler",
+        name="relightvid_ksampler",
     )
     messages = _refusal(queue_tool, server, graph)
     assert list(messages) == ["2"] and len(messages["2"]) == 1, messages  # no stock "Value not in list"
@@ -94,21 +94,23 @@ def test_every_missing_file_of_apply_relightvid_is_named_once(server, queue_tool
 
 
 def test_clip_text_encode_wired_straight_into_ksampler_is_refused_when_queued(server, queue_tool):
-    graph = _graph(queue_tool, name="relightvid_native_ksampler")
+    graph = _graph(queue_tool, name="relightvid_ksampler")
     graph["15"]["inputs"]["positive"] = ["13", 0]
     messages = _refusal(queue_tool, server, graph)
     assert messages == {
         "2": [
-            "KSampler (2-way guidance) (node 15) samples this RelightVid MODEL with positive from CLIP Text Encode "
-            "(prompt) (node 13), which carries no RelightVid image; connect positive from a RelightVid Conditioning "
-            "(native) node, not straight from CLIP Text Encode."
+            (
+                "KSampler (2-way guidance) (node 15) samples this RelightVid MODEL with positive from CLIP Text "
+                "Encode (prompt) (node 13), which carries no RelightVid image; connect positive from a RelightVid "
+                "Conditioning node, not straight from CLIP Text Encode."
+            )
         ]
     }, messages
 
 
 def test_an_error_inside_a_core_sampler_is_shown_by_its_class_name(server, queue_tool):
     # A latent of another frame count than the conditioning's is only seen when KSampler samples.
-    graph = _graph(queue_tool, name="relightvid_native_ksampler")
+    graph = _graph(queue_tool, name="relightvid_ksampler")
     graph["90"] = {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 2}}
     graph["15"]["inputs"]["latent_image"] = ["90", 0]
     client = queue_tool.Client(server.url, timeout=300.0)

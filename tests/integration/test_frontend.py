@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from build_workflows import SPEC_MODULES
+from build_workflows import specs
 from harness import seed_setting, small_run_settings
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +44,7 @@ def _browser_missing() -> str | None:
         return "node is not installed"
     if not Path(CHROMIUM).exists():
         return f"no chromium at {CHROMIUM} (apt-get install chromium)"
-    probe = subprocess.run(["node", "-e", "require.resolve('playwright-core')"], capture_output=True)
+    probe = subprocess.run(["node", "-e", "require.resolve('playwright-core')"], check=False, capture_output=True)
     if probe.returncode != 0:
         return "playwright-core not found by node (npm install playwright-core, then set NODE_PATH to its node_modules)"
     return None
@@ -87,6 +87,7 @@ def frontend_results(server, tmp_path_factory):
     )
     completed = subprocess.run(
         ["node", str(HERE / "frontend.js"), "check", str(job)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=len(entries) * RUN_TIMEOUT_MS / 1000 + 300,
@@ -138,7 +139,8 @@ def test_frontend_shows_a_refused_setting_once(server, tmp_path, tweaks, expecte
                 "nodeCount": len(json.loads(path.read_text())["nodes"]),
                 # The test-size settings (the test's model files among them), then the bad value.
                 "tweaks": {
-                    node: {**values, **tweaks.get(node, {})} for node, values in {**tweaks, **_tweaks(path.stem, 1)}.items()
+                    node: {**values, **tweaks.get(node, {})}
+                    for node, values in {**tweaks, **_tweaks(path.stem, 1)}.items()
                 },
                 "expect": expected,
                 "screenshot": str(screenshot),
@@ -146,7 +148,11 @@ def test_frontend_shows_a_refused_setting_once(server, tmp_path, tweaks, expecte
         )
     )
     completed = subprocess.run(
-        ["node", str(HERE / "frontend.js"), "refuse", str(job)], capture_output=True, text=True, timeout=600
+        ["node", str(HERE / "frontend.js"), "refuse", str(job)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     (result,) = json.loads(completed.stdout)
@@ -162,15 +168,18 @@ def _run_frontend(command: str, job: dict, workdir: Path, timeout: float) -> lis
     path = workdir / f"{command}.json"
     path.write_text(json.dumps({"chromium": CHROMIUM, "profile": str(workdir / f"profile-{command}"), **job}))
     completed = subprocess.run(
-        ["node", str(HERE / "frontend.js"), command, str(path)], capture_output=True, text=True, timeout=timeout
+        ["node", str(HERE / "frontend.js"), command, str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout)
 
 
-def _opening_groups(name: str) -> list[str]:
-    module = next(module for module in SPEC_MODULES if name in module.WORKFLOWS)
-    return [title for title, _colour, _columns in module.OPENING_GROUPS]
+def _opening_groups() -> list[str]:
+    return [title for title, _colour, _columns in specs.OPENING_GROUPS]
 
 
 def _overlap(a: list[float], b: list[float]) -> bool:
@@ -220,9 +229,9 @@ def test_template_opens_on_its_result_with_a_legible_note(opening_views, path):
     groups = {group["title"]: group for group in view["groups"]}
     # Open on the result: the Note, the opening groups and their nodes wholly on the canvas.
     wanted = [nodes[note["id"]]["rect"]]
-    for title in _opening_groups(path.stem):
+    for title in _opening_groups():
         wanted += [groups[title]["rect"], *(nodes[node_id]["rect"] for node_id in groups[title]["nodes"])]
-    assert groups[_opening_groups(path.stem)[0]]["nodes"], "the output group holds no node"
+    assert groups[_opening_groups()[0]]["nodes"], "the output group holds no node"
     assert all(_inside(rect, canvas) for rect in wanted), (canvas, wanted)
     # Everything else wholly on the canvas or wholly off it, and nothing on it under the minimap, the canvas
     # menu, the workflow tabs or the canvas info.
@@ -280,9 +289,7 @@ def test_opening_a_template_lists_its_missing_model_files_with_their_downloads(s
         metadata = _models_metadata(path)
         assert {entry["directory"] for entry in metadata} <= folders & set(paths), metadata  # folders it knows
         assert all(entry["url"].startswith("https://huggingface.co/") for entry in metadata), metadata
-        present = {
-            entry["name"] for entry in metadata if entry["name"] in server.get(f"/models/{entry['directory']}")
-        }
+        present = {entry["name"] for entry in metadata if entry["name"] in server.get(f"/models/{entry['directory']}")}
         missing = [entry for entry in metadata if entry["name"] not in present]
         result = shown[path.stem]
         assert not result["errors"], result["errors"]

@@ -154,7 +154,7 @@ def test_windows_give_each_window_its_own_image_and_hint_frames(measured):
 # --- the native templates in a running server ----------------------------------------------------------
 
 
-NATIVE_TEMPLATES = ("relightvid_native_ksampler", "relightvid_native_dual_cfg", "relightvid_native_controlnet")
+NATIVE_TEMPLATES = ("relightvid_ksampler", "relightvid_custom_sampling", "relightvid_controlnet")
 WORKFLOWS = HERE.parents[1] / "example_workflows"
 
 

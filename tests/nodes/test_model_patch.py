@@ -14,8 +14,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from _support.comfy_fakes import FC_FILE, ICLIGHT_FILE, MOTION_FILE, queue_time_filings
+from _support.comfy_fakes import FC_FILE, ICLIGHT_FILE, MOTION_FILE, FakeModel, queue_time_filings
+from _support.tiny_weights import diffusers_to_ldm_key
 from torch import nn
+
+from relightvid_core.models.configs import FULL_FBC
+from relightvid_core.weights.convert import is_motion_key
+from relightvid_core.weights.load import expected_shapes
 
 FRAMES = 4
 
@@ -140,14 +145,21 @@ def test_refuses_the_fc_file(pack, patches):
         patches.iclight.iclight_patches(str(pack.base / "models/relightvid" / FC_FILE), {})
 
 
+def _full_size_sd15_model() -> FakeModel:
+    """A plain SD1.5 MODEL of the real shapes (meta tensors: shapes only), which passes the base checks."""
+    shapes = expected_shapes({**FULL_FBC, "in_channels": 4})
+    return FakeModel({diffusers_to_ldm_key(key): torch.empty(shape, device="meta")
+                      for key, shape in shapes.items() if not is_motion_key(key)})  # fmt: skip
+
+
 @pytest.mark.parametrize("node_id", ["RelightVidApplyModel", "RelightVidTemporalLoader"])
-def test_the_model_nodes_need_comfyui(pack, patches, base_model, node_id):
+def test_the_model_nodes_need_comfyui(pack, patches, node_id):
     if patches.patch.comfy is not None:
         pytest.skip("ComfyUI is importable here")
-    node = pack.node(node_id)
+    node, model = pack.node(node_id), _full_size_sd15_model()
     with pytest.raises(pack.core.InputError, match="only inside ComfyUI"):
-        node.apply(base_model, ICLIGHT_FILE, MOTION_FILE) if node_id == "RelightVidApplyModel" else node.load(
-            base_model, MOTION_FILE
+        node.apply(model, ICLIGHT_FILE, MOTION_FILE) if node_id == "RelightVidApplyModel" else node.load(
+            model, MOTION_FILE
         )
 
 

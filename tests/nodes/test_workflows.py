@@ -6,6 +6,7 @@ each node saves in ``widgets_values`` (upload widgets add a value) and its outpu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sys
@@ -41,13 +42,12 @@ CORE_NODES = {
     "SaveVideo": (["filename_prefix", "format", "codec"], []),
     "PreviewImage": ([], []),
     "Note": (["text"], []),
-    # the native-sampling templates
+    # the templates sampled by core sampler nodes
     "KSampler": (
         ["seed", "control_after_generate", "steps", "cfg", "sampler_name", "scheduler", "denoise"],
         ["LATENT"],
     ),
     "DualCFGGuider": (["cfg_conds", "cfg_cond2_negative", "style"], ["GUIDER"]),
-    "KSamplerSelect": (["sampler_name"], ["SAMPLER"]),
     "RandomNoise": (["noise_seed", "control_after_generate"], ["NOISE"]),
     "SamplerCustomAdvanced": ([], ["LATENT", "LATENT"]),
     "ControlNetLoader": (["control_net_name"], ["CONTROL_NET"]),
@@ -134,10 +134,42 @@ def ui_to_api(pack, ui: dict) -> dict:
     return api
 
 
+def _specs():
+    """workflows/specs.py (a script folder, not a package), imported from its file."""
+    spec = importlib.util.spec_from_file_location(
+        "relightvid_workflow_specs", WORKFLOWS.parent / "workflows" / "specs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_workflows_exist_with_api_twins():
     assert len(UI_FILES) >= 5
     for path in UI_FILES:
         assert (WORKFLOWS / "api" / path.name).is_file(), f"{path.name} has no API twin"
+
+
+def test_the_templates_are_the_specs_written_out():
+    # python workflows/specs.py writes the API files; build_workflows.py the UI files with specs' Notes.
+    specs = _specs()
+    assert [path.stem for path in UI_FILES] == sorted(specs.WORKFLOWS)
+    for name, template in specs.WORKFLOWS.items():
+        api = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
+        assert api == template.build(), f"{name}: run python workflows/specs.py"
+        ui = json.loads((WORKFLOWS / f"{name}.json").read_text())
+        (note,) = [node["widgets_values"][0] for node in ui["nodes"] if node["type"] == "Note"]
+        assert note == specs.note_text(name), f"{name}: rebuild it with tests/integration/build_workflows.py"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_templates_speak_of_one_sampling_path(path):
+    # One MODEL sampled by ComfyUI: no template, title or Note speaks of a "native" path beside another.
+    ui = json.loads(path.read_text())
+    texts = [path.stem, *(node.get("title", "") for node in ui["nodes"])]
+    texts += [node["widgets_values"][0] for node in ui["nodes"] if node["type"] == "Note"]
+    assert not [text for text in texts if re.search(r"native|which path", text, re.IGNORECASE)]
 
 
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
@@ -197,9 +229,9 @@ def test_workflow_api_inputs_fit_the_nodes(pack, path):
         assert set(types["required"]) <= set(node["inputs"]) <= set(specs), node_id
         for name, value in node["inputs"].items():
             choices = specs[name][0]
-            if isinstance(choices, list) and choices and not isinstance(value, list) and "file" not in name:
-                if name not in ("base_checkpoint", "iclight_fbc", "temporal_weights", "env_map"):
-                    assert value in choices, f"{node_id}.{name} = {value!r}"
+            listed = isinstance(choices, list) and choices and not isinstance(value, list) and "file" not in name
+            if listed and name not in ("base_checkpoint", "iclight_fbc", "temporal_weights", "env_map"):
+                assert value in choices, f"{node_id}.{name} = {value!r}"
         # Queued as it is, nothing is refused but the model and input files, which the tests do not have (a
         # loader with two file inputs files them under its hidden id, each sentence naming its file input).
         filings = queue_time_filings(pack.module, pack.nodes[node["class_type"]], node["inputs"])
@@ -259,7 +291,8 @@ def test_every_template_has_groups_and_opens_on_its_result(path):
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
 def test_every_model_file_a_template_names_carries_its_download(pack, path):
     ui = json.loads(path.read_text())
-    sources = {source.name: source for source in sys.modules[pack.module.__name__ + ".nodes.loading.files"].MODEL_SOURCES}
+    files_module = sys.modules[pack.module.__name__ + ".nodes.loading.files"]
+    sources = {source.name: source for source in files_module.MODEL_SOURCES}
     named = 0
     for node in ui["nodes"]:
         files = [value for value in node.get("widgets_values") or [] if isinstance(value, str) and value in MODEL_FILES]
