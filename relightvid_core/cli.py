@@ -286,6 +286,8 @@ def _run_relight(args: argparse.Namespace) -> None:
     )
     if result.contact_sheet is not None:
         print(f"wrote {result.contact_sheet} (contact sheet: input | background | output)")
+    if result.latent is not None:
+        print(f"wrote {result.latent} (latents for ComfyUI's Load Latent)")
 
 
 def _run_demo(args: argparse.Namespace) -> None:

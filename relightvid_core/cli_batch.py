@@ -128,7 +128,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     from .batch.worker import RunnerConfig
     from .model_files import pick_device
     from .optional import require
-    from .options import model_options
+    from .options import OUTPUT_PATHS, model_options
     from .outputs import check_folder_writable
 
     _check_command(args)
@@ -142,7 +142,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     check_folder_writable(out, "output folder (--out)")
     columns = job_columns()
     rows = read_manifest(args.manifest, columns)
-    per_row_only = {"input", "mask", "output", "contact_sheet"}
+    per_row_only = {"input", "mask", *OUTPUT_PATHS}
     defaults = {name: value for name, value in vars(args).items() if name in columns and name not in per_row_only}
     models = model_options(vars(args)).absolute()
     context = {"models": {name: str(value) for name, value in vars(models).items()}, "dtype": args.dtype}

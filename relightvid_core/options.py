@@ -37,7 +37,7 @@ OFFICIAL_SPELLING = ("input", "mask", "prompt", "output_path", "bg_cond")
 LIGHTING_OPTIONS = ("bg_cond", "light", "hdr")
 # Options whose values are paths of files the job reads, or writes.
 INPUT_PATHS = ("input", "mask", "bg_cond", "hdr")
-OUTPUT_PATHS = ("output", "contact_sheet")
+OUTPUT_PATHS = ("output", "contact_sheet", "latent")
 # Options that are plain switches (present or absent on the command line; true or false in a manifest).
 SWITCHES = ("closed_loop", "bg_flip")
 
@@ -184,7 +184,7 @@ def add_job_options(
     """Declare one job's options on ``parser``.
 
     Args:
-        files: declare the job's own files (``--input``, ``--mask``, the output, ``--contact-sheet``);
+        files: declare the job's own files (``--input``, ``--mask``, the output, ``--contact-sheet``, ``--latent``);
             ``relightvid batch`` takes them from each manifest row instead.
         official_defaults: default ``--input``, ``--bg_cond`` and the output to the official example's
             paths (``relight``, which keeps inference.py's flags); otherwise they have no default.
@@ -345,6 +345,12 @@ def add_job_options(
     add = group("output")
     if files:
         add("--contact-sheet", type=Path, metavar="PNG", help="also write rows input | background | output")
+        add(
+            "--latent",
+            type=Path,
+            metavar="FILE",
+            help="also write the sampled latents as a ComfyUI .latent file (for its Load Latent node)",
+        )
     add(
         "--sheet-frames",
         type=whole(1, MAX_SHEET_FRAMES),
@@ -423,6 +429,7 @@ def job_from_options(options: Mapping[str, Any]) -> tuple[VideoJob, SamplingSett
         lighting=lighting_from(options),
         output=Path(options["output"]),
         contact_sheet=None if options.get("contact_sheet") is None else Path(options["contact_sheet"]),
+        latent=None if options.get("latent") is None else Path(options["latent"]),
         max_frames=options["frames"],
         size_policy=options["size_policy"],
         width=options["width"],

@@ -42,6 +42,7 @@ from .conditioning.hdr import check_view
 from .conditioning.presets import check_light
 from .contact_sheet import DEFAULT_SHEET_FRAMES, IMAGE_SUFFIXES, MAX_SHEET_FRAMES, contact_sheet, write_image
 from .errors import InputError, RelightVidError
+from .latent_file import LATENT_SUFFIXES, write_latent
 from .outputs import check_destination, publish
 from .sampling import ContextWindows, StepInfo, iie_image_conditions, sample, window_indices
 from .sampling.checks import GUIDANCE_RANGE
@@ -325,9 +326,11 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class RelightResult:
-    """``frames`` (T, H, W, 3) relit video in 0..1 (CPU), and the ``seed`` that made it."""
+    """``frames`` (T, H, W, 3) relit video in 0..1 (CPU), the sampled ``latents`` it was decoded from (T, 4,
+    H / 8, W / 8, scaled as the U-Net sees them) and the ``seed`` that made it."""
 
     frames: torch.Tensor
+    latents: torch.Tensor
     seed: int
 
 
@@ -397,7 +400,7 @@ def relight_clip(
             "nothing was written; try --dtype fp32 (Python: dtype=torch.float32)."
         )
     decoded = decode_latents(vae, latents[0], settings.decode_chunk, progress=_frames_done("decode", vae_progress))
-    return RelightResult(decoded.cpu(), seed)
+    return RelightResult(decoded.cpu(), latents[0].cpu(), seed)
 
 
 def _frames_done(stage: str, report: VaeProgress | None) -> Callable[[int, int], None] | None:
@@ -427,6 +430,8 @@ class VideoJob:
         lighting: the lighting source (e.g. :class:`BackgroundFile` for the official ``--bg_cond``).
         output: the mp4 to write (its folder must exist); written at the input's frame rate.
         contact_sheet: an optional image (``.png``) with rows input | background | output.
+        latent: an optional ComfyUI latent file (``.latent``) of the sampled latents (see
+            :mod:`~relightvid_core.latent_file`).
         max_frames: use at most this many frames from the start (None: all).
         size_policy, width, height: the output geometry (see :func:`prepare_clip`).
         sheet_frames: frames per contact-sheet row, sampled evenly across the clip.
@@ -437,6 +442,7 @@ class VideoJob:
     lighting: LightingSource
     output: Path
     contact_sheet: Path | None = None
+    latent: Path | None = None
     max_frames: int | None = None
     size_policy: SizePolicy | str = SizePolicy.CENTER_CROP
     width: int | None = None
@@ -455,6 +461,8 @@ class VideoJob:
             check_destination(self.contact_sheet, "contact sheet", IMAGE_SUFFIXES)
             if Path(self.contact_sheet).expanduser().resolve() == Path(self.output).expanduser().resolve():
                 raise InputError(f"the contact sheet and the output video are both {self.output}; give two names.")
+        if self.latent is not None:  # its suffix is neither a video's nor an image's: no name to share
+            check_destination(self.latent, "latent file", LATENT_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -482,10 +490,11 @@ class JobPlan:
 @dataclass(frozen=True)
 class JobResult:
     """What :func:`run_video_job` wrote: the video (``frames`` of ``height`` x ``width`` at ``fps``), the
-    contact sheet (or None) and the ``seed`` used."""
+    contact sheet and the latent file (each None when not asked for) and the ``seed`` used."""
 
     output: Path
     contact_sheet: Path | None
+    latent: Path | None
     frames: int
     height: int
     width: int
@@ -513,9 +522,9 @@ def run_video_job(
 
     Everything that can fail on the user's inputs (where the outputs go, the video, its masks, the lighting
     source, sizes, settings) is checked before ``components`` is called, so a bad input never waits for
-    model loading. Missing output folders are created when the files are written. The video and the contact
-    sheet are written together at the end: a failure or an interruption leaves neither of them, no folder
-    created for them, and any file already at those paths unchanged.
+    model loading. Missing output folders are created when the files are written. The video, the contact
+    sheet and the latent file are written together at the end: a failure or an interruption leaves none of
+    them, no folder created for them, and any file already at those paths unchanged.
 
     Args:
         job: the :class:`VideoJob`.
@@ -550,8 +559,10 @@ def run_video_job(
     loaded = components() if callable(components) else components
     result = relight_clip(loaded, clip, settings, callback, vae_progress)
     writes = [(Path(job.output).expanduser(), lambda path: write_video(path, result.frames, fps))]
+    if job.latent is not None:
+        writes.append((Path(job.latent).expanduser(), lambda path: write_latent(path, result.latents)))
     if job.contact_sheet is not None:
         sheet = contact_sheet([clip.frames, clip.background, result.frames], job.sheet_frames, SHEET_LABELS)
         writes.append((Path(job.contact_sheet).expanduser(), lambda path: write_image(path, sheet)))
     publish(writes)
-    return JobResult(job.output, job.contact_sheet, count, height, width, fps, result.seed)
+    return JobResult(job.output, job.contact_sheet, job.latent, count, height, width, fps, result.seed)

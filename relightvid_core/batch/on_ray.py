@@ -93,6 +93,7 @@ def _lost_too_often(job: BatchJob, lost: int, retries: int) -> dict[str, Any]:
         "status": "failed",
         "output": job.output,
         "contact_sheet": job.contact_sheet,
+        "latent": job.latent,
         "error": (
             f"the job's worker was lost {lost} times (a crashed process or a lost machine); "
             f"it is not run again after {retries} retries (--retries)."

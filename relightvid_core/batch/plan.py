@@ -54,7 +54,7 @@ class BatchJob:
     Attributes:
         row: its manifest row.
         options: ``relight``'s options for it, resolved (absolute paths as text, the seed drawn if it had none).
-        output, contact_sheet: its files as the row names them, relative to the batch's output folder.
+        output, contact_sheet, latent: its files as the row names them, relative to the batch's output folder.
         seed_drawn: the seed in ``options`` was drawn for this run (the row gave none).
         key: digest of its settings (module docstring).
     """
@@ -63,6 +63,7 @@ class BatchJob:
     options: dict[str, Any]
     output: str
     contact_sheet: str | None
+    latent: str | None
     seed_drawn: bool
     key: str
 
@@ -248,6 +249,7 @@ def _check_files(job) -> None:
     """Open what the job reads and check where it writes, naming the column at fault."""
     from ..conditioning import plan_geometry
     from ..contact_sheet import IMAGE_SUFFIXES
+    from ..latent_file import LATENT_SUFFIXES
     from ..outputs import check_destination
     from ..pipeline import BackgroundFile, EnvironmentMap
     from ..video_io import VIDEO_FORMATS, mask_folder_files, probe_video, read_image, read_mask, read_video
@@ -255,6 +257,8 @@ def _check_files(job) -> None:
     _as_column("output", lambda: check_destination(job.output, "output video", VIDEO_FORMATS))
     if job.contact_sheet is not None:
         _as_column("contact_sheet", lambda: check_destination(job.contact_sheet, "contact sheet", IMAGE_SUFFIXES))
+    if job.latent is not None:
+        _as_column("latent", lambda: check_destination(job.latent, "latent file", LATENT_SUFFIXES))
     first = _as_column("input", lambda: read_video(job.input, 1)[0])
     frames = _as_column("input", lambda: probe_video(job.input).frame_count)
     count = frames if job.max_frames is None else min(frames, job.max_frames)
@@ -301,7 +305,7 @@ class Planner:
         for row in rows:
             try:
                 job = self._job(row)
-                for column, target in zip(OUTPUT_PATHS, (job.output, job.contact_sheet), strict=True):
+                for column, target in zip(OUTPUT_PATHS, (job.output, job.contact_sheet, job.latent), strict=True):
                     path = self.out / target if target is not None else None
                     if path is not None and path in writers:
                         raise _RowProblem(
@@ -352,5 +356,13 @@ class Planner:
         job, _settings = job_from_options(safe)
         _check_files(job)
         key = _digest({"options": {**safe, "seed": None if seed_drawn else safe["seed"]}, **self.context})
-        sheet = given.get("contact_sheet")
-        return BatchJob(row.number, safe, str(given["output"]), None if sheet is None else str(sheet), seed_drawn, key)
+        sheet, latent = (given.get(column) for column in ("contact_sheet", "latent"))
+        return BatchJob(
+            row.number,
+            safe,
+            str(given["output"]),
+            None if sheet is None else str(sheet),
+            None if latent is None else str(latent),
+            seed_drawn,
+            key,
+        )

@@ -170,6 +170,7 @@ class JobRunner:
             "row": job.row,
             "output": job.output,
             "contact_sheet": job.contact_sheet,
+            "latent": job.latent,
             "seed": job.seed,
             "seed_drawn": job.seed_drawn,
             "settings": job.key,

@@ -28,6 +28,7 @@ from _support.batch import (
     write_jsonl,
     write_tiny_models,
 )
+from safetensors.torch import load_file
 
 import relightvid_core.model_files
 from relightvid_core.batch.manifest import read_manifest
@@ -188,7 +189,7 @@ def test_good_jobs_run_bad_ones_fail_alone_and_every_result_is_recorded(tmp_path
     rows = [
         clip_row(clips[0], "a.mp4", seed=1),
         clip_row(clips[1], "b.mp4", text_scale=float("nan")),
-        clip_row(clips[1], "sub/c.mp4", contact_sheet="sub/c.png"),
+        clip_row(clips[1], "sub/c.mp4", contact_sheet="sub/c.png", latent="latents/c.latent"),
     ]
     manifest = write_jsonl(tmp_path / "jobs.jsonl", rows)
     out = tmp_path / "out"
@@ -204,7 +205,9 @@ def test_good_jobs_run_bad_ones_fail_alone_and_every_result_is_recorded(tmp_path
         assert set(record) >= {"row", "status", "output", "error", "seed", "seconds", "worker", "settings"}
         assert record["worker"]["host"] and record["worker"]["device"] == "cpu" and record["seconds"] > 0
         assert (out / record["log"]).read_text().rstrip().splitlines()[-1].startswith("ok: wrote")
+    assert records[3]["latent"] == "latents/c.latent" and records[1]["latent"] is None
     assert (out / "a.mp4").is_file() and (out / "sub" / "c.png").is_file() and not partial_files(out)
+    assert load_file(out / "latents" / "c.latent")["latent_tensor"].shape[0] == records[3]["frames"]
 
 
 def test_a_finished_batch_run_again_loads_no_model_and_changes_no_file(tmp_path, clips, models, monkeypatch, capsys):

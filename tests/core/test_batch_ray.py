@@ -176,7 +176,7 @@ def test_a_job_whose_workers_keep_dying_ends_failed_after_its_retries():
     worker = _RayWorker.__new__(_RayWorker)  # no actor: the decision alone
     worker.retries = 2
     worker.runner = None  # must not be reached
-    job = BatchJob(row=4, options={"seed": 5}, output="a.mp4", contact_sheet=None, seed_drawn=False, key="k")
+    job = BatchJob(row=4, options={"seed": 5}, output="a.mp4", contact_sheet=None, latent=None, seed_drawn=False, key="k")
     record = worker.attempt(job, 4)
     assert record["status"] == "failed" and record["row"] == 4 and record["attempt"] == 4
     assert record["error"] == (

@@ -8,7 +8,9 @@ import pytest
 import torch
 from _support.clips import CLIP_FPS, CLIP_FRAMES, CLIP_SIZE, write_clip
 from _support.sampling import UNetSpy
+from safetensors.torch import load_file
 
+from relightvid_core.conditioning import read_official_clip
 from relightvid_core.contact_sheet import contact_sheet, sheet_indices, write_image
 from relightvid_core.demo import procedural_background, procedural_clip, tiny_components
 from relightvid_core.errors import InputError
@@ -25,6 +27,7 @@ from relightvid_core.pipeline import (
     run_video_job,
 )
 from relightvid_core.sampling import ContextWindows
+from relightvid_core.vae import SD_LATENT_SCALE
 from relightvid_core.video_io import read_video
 
 FAST = SamplingSettings(steps=2, seed=3)
@@ -170,3 +173,19 @@ def test_write_image_refuses_a_destination_it_cannot_write(name, needle, tmp_pat
     with pytest.raises(InputError, match=needle):
         write_image(tmp_path / name, np.zeros((4, 4, 3), np.float32))
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_run_video_job_writes_the_sampled_latents_as_a_comfyui_latent_file(tmp_path, components):
+    files = write_clip(tmp_path)
+    lighting = BackgroundFile(files.background)
+    job = VideoJob(files.video, files.masks, lighting, tmp_path / "out.mp4", latent=tmp_path / "out.latent",
+                   width=CLIP_SIZE, height=CLIP_SIZE)  # fmt: skip
+    result = run_video_job(job, FAST, lambda: components)
+    saved = load_file(result.latent)
+    # Save Latent's format: the LATENT's samples, unscaled, and the marker that says so to Load Latent.
+    assert set(saved) == {"latent_tensor", "latent_format_version_0"} and saved["latent_format_version_0"].numel() == 0
+    official = read_official_clip(files.video, files.masks)
+    clip = prepare_clip(official.frames, official.masks, lighting, job.size_policy, CLIP_SIZE, CLIP_SIZE)
+    expected = relight_clip(components, clip, FAST).latents / SD_LATENT_SCALE
+    assert saved["latent_tensor"].dtype == torch.float32 and saved["latent_tensor"].shape == (CLIP_FRAMES, 4, 8, 8)
+    torch.testing.assert_close(saved["latent_tensor"], expected, atol=0, rtol=0)

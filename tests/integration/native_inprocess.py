@@ -1,6 +1,6 @@
 """RelightVid inside a real ComfyUI process (no server), run by tests/integration/test_native_sampling.py:
 
-    COMFYUI_PYTHON native_inprocess.py COMFYUI_PATH CHECKPOINT ICLIGHT MOTION RESULTS.json
+    COMFYUI_PYTHON native_inprocess.py COMFYUI_PATH CHECKPOINT ICLIGHT MOTION RESULTS.json [COMMAND_LINE.json]
 
 Loads the random full-size SD1.5 checkpoint with ComfyUI's own loader (fp16 weights, fp32 compute),
 patches it with Apply RelightVid, and measures, writing one JSON object of numbers and lists (the test file
@@ -14,11 +14,15 @@ library on the same inputs, so that only one full-size model is in memory at a t
   itself sampled alone;
 * KSampler with several samplers and a video-to-video run, decoded by VAE Decode;
 * 48 frames in RelightVid Context Windows: which frames of the image condition and of a ControlNet hint
-  every U-Net call received.
+  every U-Net call received;
+* with ``COMMAND_LINE.json`` (the clip files, the prompt and the latent files ``relightvid relight --latent``
+  wrote for each scheduler): the RelightVid Sampler on the same clip, the checkpoint loaded at ComfyUI's own
+  CPU precision (fp32), against those latents.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -52,7 +56,9 @@ def start_comfy(comfy_path: str):
     return load_pack(PACK)
 
 
-def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_path: str) -> None:
+def main(
+    comfy_path: str, checkpoint: str, iclight: str, motion: str, results_path: str, command_line: str | None = None
+) -> None:
     pack = start_comfy(comfy_path)
     import comfy.controlnet
     import comfy.model_management
@@ -193,6 +199,53 @@ def main(comfy_path: str, checkpoint: str, iclight: str, motion: str, results_pa
     results["expected_windows"] = core.sampling.window_indices(LONG_FRAMES, WINDOW, OVERLAP)
 
     Path(results_path).write_text(json.dumps(results, indent=1))
+    if command_line is not None:
+        del model, clip, vae, relit, other  # one full-size model in memory at a time
+        results["command_line"] = _command_line_parity(pack, node, checkpoint, iclight, motion, command_line)
+        log("command-line comparison done")
+        Path(results_path).write_text(json.dumps(results, indent=1))
+
+
+def _command_line_parity(pack, node: dict, checkpoint: str, iclight: str, motion: str, job_path: str) -> dict:
+    """The RelightVid Sampler on the clip ``relightvid relight`` read, as the command line prepares it (the
+    library's reader, centre crop at the clip's own size, the background looped and covering), against the
+    latents the command line wrote: max |Δ| per scheduler and the latents' magnitude, in the U-Net's latent
+    space (ComfyUI's LATENT times the SD scaling factor) as the comparisons with the library."""
+    import comfy.sd
+    from safetensors.torch import load_file
+
+    import nodes as comfy_nodes
+
+    conditioning = importlib.import_module(PACK + ".relightvid_core.conditioning")
+    video_io = importlib.import_module(PACK + ".relightvid_core.video_io")
+    scale = importlib.import_module(PACK + ".relightvid_core.vae").SD_LATENT_SCALE
+    job = json.loads(Path(job_path).read_text())
+    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(checkpoint, output_vae=True, output_clip=True)
+    relit = sys.modules[PACK + ".nodes.model_patch.patch"].apply_relightvid(model, iclight, motion)
+    official = conditioning.read_official_clip(job["video"], job["masks"])
+    height, width = official.frames.shape[1:3]
+    background_frames, _fps = video_io.read_video(job["background"])
+    foreground, *_ = node["RelightVidForeground"].prepare(
+        vae, "center_crop", width, height, "official_128", 0, 0.0, False, 0, 1, 0,
+        images=official.frames, mask=official.masks,
+    )  # fmt: skip
+    background, _ = node["RelightVidBackground"].fit(foreground, "loop", "cover", False, 0, 1, 0, images=background_frames)
+    (prompt,) = comfy_nodes.CLIPTextEncode().encode(clip, job["prompt"])
+    (text,) = node["RelightVidTextConditioning"].combine(prompt, clip=clip)
+    found = {}
+    for scheduler, latent_file in job["latents"].items():
+        (out,) = node["RelightVidSampler"].relight(
+            relit, foreground, background, text, job["seed"], job["steps"], scheduler, TEXT_SCALE, IMAGE_SCALE,
+            "1.0", 16, 4, "pyramid", False,
+        )  # fmt: skip
+        command_line = load_file(latent_file)["latent_tensor"].double() * scale
+        found[scheduler] = {
+            "node_vs_command_line": (out["samples"].double() * scale - command_line).abs().max().item(),
+            "magnitude": command_line.abs().max().item(),
+            "shapes": [list(out["samples"].shape), list(command_line.shape)],
+        }
+        log(f"{scheduler}: RelightVid Sampler against relightvid relight done")
+    return found
 
 
 def _window_spy(torch, comfy, node_helpers, node, relit, prompt, empty, key, scale) -> dict:

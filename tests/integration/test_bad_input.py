@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from harness import FRAMES, EventStream, small_run_settings
+from harness import EventStream, small_run_settings
 from safetensors.torch import save_file
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "example_workflows"
@@ -170,15 +170,14 @@ def test_nan_guidance_from_another_node_ends_the_job_in_one_sentence(server, que
     assert not [name for name in files if name.endswith(".mp4")], files
 
 
-def test_sampler_progress_moves_per_vae_chunk_and_per_window(server, queue_tool):
-    """Two steps over the 4-frame clip in windows of 2 (overlap 1: 3 windows): the bar counts the 4 foreground
-    and 4 plate frames through the VAE, then every window of every step, and the log says the pass count."""
+def test_sampler_progress_moves_per_step_in_windows(server, queue_tool):
+    """Two steps over the 4-frame clip in windows of 2 (overlap 1: 3 windows): ComfyUI's own bar under the
+    sampler node, one tick per step as for KSampler, to the step count."""
     client = queue_tool.Client(server.url, timeout=300.0)
     events = EventStream(server.url, client.client_id)
     progress, finished, deadline = [], None, time.time() + RUN_TIMEOUT
     try:  # read every event as it comes (no HTTP polling while the CPU is busy sampling)
-        # bf16 halves the U-Net in memory on a CPU shared with other jobs; progress does not depend on it.
-        prompt_id = client.queue(_graph(queue_tool, "15.window_length=2", "15.window_overlap=1", "2.dtype=bf16"))
+        prompt_id = client.queue(_graph(queue_tool, "15.window_length=2", "15.window_overlap=1"))
         while finished is None and time.time() < deadline:
             event = events.next_event(timeout=10.0)
             if event is None or event["data"].get("prompt_id") != prompt_id:
@@ -191,9 +190,5 @@ def test_sampler_progress_moves_per_vae_chunk_and_per_window(server, queue_tool)
         events.close()
     entry = queue_tool.wait(client, prompt_id, RUN_TIMEOUT, report=lambda _: None)
     assert queue_tool.outcome(entry)[0] == "success", queue_tool.outcome(entry)
-    total = 2 * FRAMES + 2 * 3
-    assert {maximum for _value, maximum in progress} == {total}, progress
-    values = [value for value, _maximum in progress]
-    assert values[-1] == total and values == sorted(values) and len(set(values)) >= 2 + 2 * 3, values
+    assert progress == [(1, 2), (2, 2)], progress
     assert finished == "execution_success"
-    assert "2 steps x 3 window(s) = 6 U-Net passes" in server.log_text()

@@ -135,6 +135,42 @@ def test_interrupt_mid_sampling_then_the_next_job_runs(server, queue_tool):
     assert status == "success", cause
 
 
+def _latent_run(queue_tool, server, graph: dict, prefixes: list[str]) -> dict[str, object]:
+    """Run ``graph`` after emptying ComfyUI's cache (``/free``: nothing is reused from an earlier prompt) and
+    return the samples its Save Latent nodes wrote, by filename prefix."""
+    from safetensors.torch import load_file
+
+    server.post("/free", {"free_memory": True})
+    status, cause, _files, _entry = queue_tool.run(_client(queue_tool, server), graph, RUN_TIMEOUT, report=lambda _: None)
+    assert status == "success", cause
+    return {prefix: load_file(max(server.output_dir.glob(f"{prefix}_*.latent")))["latent_tensor"] for prefix in prefixes}
+
+
+def test_two_relightvid_models_in_one_prompt_each_give_what_they_give_alone(server, queue_tool):
+    # One RelightVid MODEL, sampled by two RelightVid Samplers of different windows (each its own clone: the
+    # whole 4-frame clip per U-Net call, and 2-frame windows), in one prompt and each in a prompt of its own.
+    tag = uuid.uuid4().hex[:8]
+    whole, windowed = f"two_models_{tag}_whole", f"two_models_{tag}_windowed"
+    graph = _graph(queue_tool, "relightvid_background_video")
+    graph["40"] = {"class_type": "RelightVidSampler", "inputs": {**graph["15"]["inputs"], "window_length": 2, "window_overlap": 1}}
+    graph["41"] = {"class_type": "SaveLatent", "inputs": {"samples": ["15", 0], "filename_prefix": whole}}
+    graph["42"] = {"class_type": "SaveLatent", "inputs": {"samples": ["40", 0], "filename_prefix": windowed}}
+    video = ("16", "17", "18")  # decoding and saving the video: not needed here
+
+    def without(*dropped: str) -> dict:
+        return {node_id: node for node_id, node in graph.items() if node_id not in (*video, *dropped)}
+
+    both = _latent_run(queue_tool, server, without(), [whole, windowed])
+    alone = {
+        whole: _latent_run(queue_tool, server, without("40", "42"), [whole])[whole],
+        windowed: _latent_run(queue_tool, server, without("15", "41"), [windowed])[windowed],
+    }
+    assert both[whole].shape == (FRAMES, 4, SIZE // 8, SIZE // 8)
+    assert (both[whole] - both[windowed]).abs().max() > 1e-3  # the windows change the result: a real test
+    for prefix in (whole, windowed):
+        assert (both[prefix] - alone[prefix]).abs().max().item() == 0.0, prefix
+
+
 @pytest.fixture(scope="session")
 def pack_node_ids():
     import importlib.util

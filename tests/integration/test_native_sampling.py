@@ -1,7 +1,8 @@
 """The native path (Apply RelightVid + ComfyUI's own samplers) in a real ComfyUI on the CPU, random full-size weights.
 
 In-process checks (one ComfyUI process, no server; tests/integration/native_inprocess.py) on the gentle random
-weights (weights.py): sampling parity with the library, the IIE guider, KSampler runs, long clips in windows.
+weights (weights.py): sampling parity with the library and with ``relightvid relight`` (run here, in this
+environment, on the same checkpoint as a diffusers folder), the IIE guider, KSampler runs, long clips in windows.
 Server checks (the usual random weights): the native
 templates queue and run, show progress, and stop on Cancel.
 """
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from _support.clips import write_clip
 from harness import EventStream, comfyui_path
-from weights import CHECKPOINT, GENTLE, GENTLE_STD, ICLIGHT, MOTION, ensure_weights
+from weights import CHECKPOINT, GENTLE, GENTLE_STD, ICLIGHT, MOTION, ensure_diffusers_folder, ensure_weights
 
 from relightvid_core import load_relightvid_unet, sample
 
@@ -34,7 +36,9 @@ def measured(tmp_path_factory) -> dict:
     if comfy is None or not (comfy / "main.py").is_file():
         pytest.skip(f"COMFYUI_PATH={comfy} is not a ComfyUI checkout (no main.py)")
     models = ensure_weights(GENTLE, GENTLE_STD)  # see weights.py: the parity needs a well-conditioned trajectory
-    results = tmp_path_factory.mktemp("native") / "results.json"
+    folder = tmp_path_factory.mktemp("native")
+    results = folder / "results.json"
+    command_line = _run_command_line(models, comfy, folder)
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
     completed = subprocess.run(
         [
@@ -45,6 +49,7 @@ def measured(tmp_path_factory) -> dict:
             str(models / "relightvid" / ICLIGHT),
             str(models / "relightvid" / MOTION),
             str(results),
+            str(command_line),
         ],
         capture_output=True,
         text=True,
@@ -55,6 +60,43 @@ def measured(tmp_path_factory) -> dict:
     measured.update(_library_comparison(models, torch.load(results.with_suffix(".pt"), weights_only=True)))
     print(f"native sampling measured: {json.dumps(measured)}")  # the figures, shown with pytest -s
     return measured
+
+
+CLI_PROMPT, CLI_SEED, CLI_STEPS = "warm sunlight from the left", 11, 4
+
+
+def _run_command_line(models: Path, comfy: Path, folder: Path) -> Path:
+    """``relightvid relight`` on an 8-frame 64x64 clip, fp32, once per official scheduler, each writing its
+    latents with ``--latent``; returns the job file native_inprocess.py reads (the clip, the settings, the
+    latent files)."""
+    clip = write_clip(folder / "clip", frames=8, size=64)
+    sd = ensure_diffusers_folder(models, comfy / "comfy" / "sd1_tokenizer")
+    latents = {}
+    for scheduler in ("ddpm", "ddim"):
+        latents[scheduler] = str(folder / f"{scheduler}.latent")
+        argv = [
+            sys.executable, "-m", "relightvid_core", "relight",
+            "--input", str(clip.video), "--mask", str(clip.masks), "--bg_cond", str(clip.background),
+            "--output_path", str(folder / f"{scheduler}.mp4"), "--latent", latents[scheduler],
+            "--sd", str(sd), "--iclight", str(models / "relightvid" / ICLIGHT),
+            "--motion", str(models / "relightvid" / MOTION), "--no-download",
+            "--dtype", "fp32", "--device", "cpu", "--no-progress",
+            "--width", "64", "--height", "64", "--prompt", CLI_PROMPT, "--seed", str(CLI_SEED),
+            "--steps", str(CLI_STEPS), "--scheduler", scheduler,
+        ]  # fmt: skip
+        completed = subprocess.run(
+            argv,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=IN_PROCESS_TIMEOUT,
+        )
+        assert completed.returncode == 0, completed.stderr[-4000:]
+    job = {"video": str(clip.video), "masks": str(clip.masks), "background": str(clip.background),
+           "prompt": CLI_PROMPT, "seed": CLI_SEED, "steps": CLI_STEPS, "latents": latents}  # fmt: skip
+    path = folder / "command_line.json"
+    path.write_text(json.dumps(job))
+    return path
 
 
 def _library_comparison(models: Path, run: dict) -> dict:
@@ -114,6 +156,16 @@ def test_same_seed_gives_the_library_and_command_line_latents(measured, schedule
     assert library["one_vs_library"] < PARITY_ATOL, library
     assert library["iie_vs_library"] < PARITY_ATOL, library
     assert library["library_iie_vs_one"] > 10 * PARITY_ATOL, library
+
+
+@pytest.mark.parametrize("scheduler", ["ddpm", "ddim"])
+def test_same_seed_gives_the_same_latents_in_comfyui_and_from_relightvid_relight(measured, scheduler):
+    # The whole command line (its video and mask readers, diffusers' VAE, transformers' CLIP, the library's
+    # sampler) against the RelightVid Sampler node with ComfyUI's VAE, CLIP and sampling, fp32 both.
+    run = measured["command_line"][scheduler]
+    assert run["shapes"] == [[8, 4, 8, 8], [8, 4, 8, 8]], run
+    assert run["magnitude"] > 0.1, run  # a real comparison, not of zeros
+    assert run["node_vs_command_line"] < PARITY_ATOL, run
 
 
 def test_rescale_cfg_applies_to_the_iie_guider(measured):

@@ -16,8 +16,9 @@ tiny. They are random fp16 tensors with the exact key layouts users' files have:
 
 Random values are N(0, 0.02²) (norm scales 1, as a freshly initialised network), from a fixed seed.
 
-A second set, :data:`GENTLE` (its U-Net's values N(0, 0.005²), in its own folder), is for the native
-sampling's parity with the library: with 0.02 the 4-step guided trajectory is so sensitive that the
+A second set, :data:`GENTLE` (its U-Net's values N(0, 0.005²), in its own folder), is for the parity of
+ComfyUI's sampling with the library and the command line (:func:`ensure_diffusers_folder` gives the command
+line the same checkpoint as an SD1.5 diffusers folder): with 0.02 the 4-step guided trajectory is so sensitive that the
 library's own fp32 result is about 1e-2 from its fp64 result (a 1e-7 relative change of the starting noise
 moves it nearly as far), which no comparison of two fp32 computations can get under; with 0.005 that error
 is about 2e-4.
@@ -27,11 +28,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import torch
 from _support.tiny_weights import to_ldm
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from relightvid_core import FULL_FBC, RelightVidUNet
 
@@ -50,6 +52,8 @@ DONE_MARKER = ".complete-v1"
 STD = 0.02
 GENTLE_STD = 0.005
 GENTLE = CACHE / "gentle"  # the gentle set's cache folder
+DIFFUSERS_FOLDER = "sd15-diffusers"  # the checkpoint as a diffusers folder, for `relightvid relight --sd`
+UNET_PREFIX, CLIP_PREFIX, VAE_PREFIX = "model.diffusion_model.", "cond_stage_model.transformer.", "first_stage_model."
 
 CLIP_L = {
     "vocab_size": 49408,
@@ -154,9 +158,9 @@ def ensure_weights(cache: Path = CACHE, unet_std: float = STD) -> Path:
     generator = torch.Generator().manual_seed(0)
     base_shapes = _unet_shapes(4)
 
-    checkpoint = to_ldm(_random(_split(base_shapes, False), generator, unet_std), prefix="model.diffusion_model.")
-    checkpoint.update({"cond_stage_model.transformer." + k: v for k, v in _random(_clip_shapes(), generator, STD).items()})
-    checkpoint.update({"first_stage_model." + k: v for k, v in _random(_vae_shapes(), generator, STD).items()})
+    checkpoint = to_ldm(_random(_split(base_shapes, False), generator, unet_std), prefix=UNET_PREFIX)
+    checkpoint.update({CLIP_PREFIX + k: v for k, v in _random(_clip_shapes(), generator, STD).items()})
+    checkpoint.update({VAE_PREFIX + k: v for k, v in _random(_vae_shapes(), generator, STD).items()})
     save_file(checkpoint, str(root / "checkpoints" / CHECKPOINT))
     del checkpoint
 
@@ -171,6 +175,40 @@ def ensure_weights(cache: Path = CACHE, unet_std: float = STD) -> Path:
     ensure_controlnet(root)
     (cache / DONE_MARKER).write_text("ok\n")
     return root
+
+
+def _part(checkpoint: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {key[len(prefix) :]: value for key, value in checkpoint.items() if key.startswith(prefix)}
+
+
+def ensure_diffusers_folder(root: Path, tokenizer: Path) -> Path:
+    """The checkpoint under ``root`` (from :func:`ensure_weights`) as the SD1.5 diffusers folder that
+    ``relightvid relight --sd`` reads — the same tensors, so the command line and ComfyUI load one model — with
+    the CLIP tokenizer files copied from ``tokenizer`` (ComfyUI's ``comfy/sd1_tokenizer``). Written once into
+    ``root``; returns the folder."""
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig
+
+    from relightvid_core.weights.convert import ldm_to_diffusers_key_map
+
+    folder = root / DIFFUSERS_FOLDER
+    if (folder / DONE_MARKER).is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted earlier attempt
+    checkpoint = load_file(str(root / "checkpoints" / CHECKPOINT))
+    for name in ("unet", "vae", "text_encoder"):
+        (folder / name).mkdir(parents=True)
+    unet = _part(checkpoint, UNET_PREFIX)
+    diffusers_unet = {ours: unet[ldm] for ours, ldm in ldm_to_diffusers_key_map(list(unet)).items()}
+    save_file(diffusers_unet, str(folder / "unet" / "diffusion_pytorch_model.safetensors"))
+    with torch.device("meta"):
+        AutoencoderKL(**SD_VAE).save_config(str(folder / "vae"))
+    save_file(_part(checkpoint, VAE_PREFIX), str(folder / "vae" / "diffusion_pytorch_model.safetensors"))
+    CLIPTextConfig(**CLIP_L).to_json_file(str(folder / "text_encoder" / "config.json"))
+    save_file(_part(checkpoint, CLIP_PREFIX), str(folder / "text_encoder" / "model.safetensors"), {"format": "pt"})
+    shutil.copytree(tokenizer, folder / "tokenizer")
+    (folder / DONE_MARKER).write_text("ok\n")
+    return folder
 
 
 if __name__ == "__main__":

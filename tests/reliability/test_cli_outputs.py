@@ -60,12 +60,19 @@ def test_a_contact_sheet_under_a_file_is_refused(workspace, refused, no_work):
     refused(workspace.relight_args("--contact-sheet", str(workspace.out / "file" / "sheet.png")), "is a file")
 
 
+@pytest.mark.parametrize(("name", "needle"), [("relit.safetensors", ".latent"), ("relit", "no suffix")])
+def test_a_latent_file_name_is_checked_before_any_work(name, needle, workspace, refused, no_work):
+    refused(workspace.relight_args("--latent", str(workspace.out / name)), "latent file", needle)
+
+
 def test_missing_output_folders_are_created_and_the_run_is_quiet(workspace, capsys):
     output, sheet = workspace.out / "new" / "deeper" / "relit.mp4", workspace.out / "sheets" / "sheet.png"
-    outcome = run_cli(workspace.relight_args("--contact-sheet", str(sheet), output=output), capsys)
+    latent = workspace.out / "latents" / "relit.latent"
+    argv = workspace.relight_args("--contact-sheet", str(sheet), "--latent", str(latent), output=output)
+    outcome = run_cli(argv, capsys)
     assert outcome.code == 0, outcome.err
     assert outcome.err == ""  # quiet: no library warning block, no "Loading weights" bar with --no-progress
-    assert read_video(output)[0].shape[0] == 6 and sheet.is_file()
+    assert read_video(output)[0].shape[0] == 6 and sheet.is_file() and latent.is_file()
     assert not [path for path in workspace.out.rglob(".*")]  # no temporary file left
 
 
@@ -73,9 +80,12 @@ def test_a_failed_run_leaves_no_file_or_folder_and_keeps_an_existing_output(work
     existing = workspace.out / "relit.mp4"
     existing.write_bytes(b"an earlier result")
     before = tree(workspace.root)
-    # The contact sheet fails to write after the video has been written under its temporary name.
+    # The contact sheet fails to write after the video (and the latent file) have been written under their
+    # temporary names.
     monkeypatch.setattr(pipeline, "contact_sheet", lambda *args: np.full((8, 8, 3), np.nan, np.float32))
-    argv = workspace.relight_args("--contact-sheet", str(workspace.out / "new" / "sheet.png"))
+    argv = workspace.relight_args(
+        "--latent", str(workspace.out / "latents" / "relit.latent"), "--contact-sheet", str(workspace.out / "new" / "sheet.png")
+    )
     assert_refused(run_cli(argv, capsys), "NaN")
     assert tree(workspace.root) == before
 
