@@ -16,14 +16,15 @@ library on the same inputs, so that only one full-size model is in memory at a t
 * 48 frames in RelightVid Context Windows: which frames of the image condition and of a ControlNet hint
   every U-Net call received;
 * with ``COMMAND_LINE.json`` (the clip files, the prompt and the latent files ``relightvid relight --latent``
-  wrote for each scheduler): the RelightVid Sampler on the same clip, the checkpoint loaded at ComfyUI's own
-  CPU precision (fp32), against those latents.
+  wrote for each scheduler), only this: the RelightVid Sampler on the same clip, the checkpoint loaded at
+  ComfyUI's own CPU precision (fp32), against those latents.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -40,8 +41,9 @@ KSAMPLER_RUNS = (("euler", "normal"), ("dpmpp_2m", "karras"), ("uni_pc", "normal
 
 
 def log(stage: str) -> None:
-    """Progress on stderr (the test shows it when the run fails)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {stage}", file=sys.stderr, flush=True)
+    """Progress on stderr with the process's peak memory (the test shows it when the run fails)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    print(f"[{time.strftime('%H:%M:%S')}] {stage} (peak memory {peak:.1f} GiB)", file=sys.stderr, flush=True)
 
 
 def start_comfy(comfy_path: str):
@@ -60,6 +62,11 @@ def main(
     comfy_path: str, checkpoint: str, iclight: str, motion: str, results_path: str, command_line: str | None = None
 ) -> None:
     pack = start_comfy(comfy_path)
+    node = {name: cls() for name, cls in pack.NODE_CLASS_MAPPINGS.items()}
+    if command_line is not None:  # a process of its own: its fp32 model and the fp16 one do not fit in 24 GB together
+        found = _command_line_parity(node, checkpoint, iclight, motion, command_line)
+        Path(results_path).write_text(json.dumps({"command_line": found}, indent=1))
+        return
     import comfy.controlnet
     import comfy.model_management
     import comfy.samplers
@@ -74,7 +81,6 @@ def main(
     core = sys.modules[PACK + ".relightvid_core"]
     key = sys.modules[PACK + ".nodes.model_patch.iclight"].RELIGHTVID_IMAGE_KEY
     scale = core.vae.SD_LATENT_SCALE
-    node = {name: cls() for name, cls in pack.NODE_CLASS_MAPPINGS.items()}
     results: dict = {}
 
     # fp16 weights (as most users run SD1.5), computed in fp32 on the CPU through ComfyUI's manual cast: half
@@ -139,6 +145,7 @@ def main(
         for multiplier in (0.7, 0.0)
     }
     results["rescale_cfg"] = {str(k): (v - plain).abs().max().item() for k, v in rescaled.items()}
+    _free_memory()
     log("RescaleCFG done")
 
     # Two RelightVid MODELs sampled in one process, one after the other and back: the second (its own temporal
@@ -151,6 +158,8 @@ def main(
         "second": (again["second"] - alone["second"]).abs().max().item(),
         "differ": (alone["first"] - alone["second"]).abs().max().item(),
     }
+    del other, alone, again
+    _free_memory()
     log("two models done")
 
     # The library's inputs for the same runs: its IIE conditions from the same frames and VAE.
@@ -194,19 +203,27 @@ def main(
         "changed": (vid2vid["samples"] - encoded["samples"]).abs().max().item(),
     }
 
+    _free_memory()
     log("KSampler runs done")
     results["windows"] = _window_spy(torch, comfy, node_helpers, node, relit, prompt, empty, key, scale)
     results["expected_windows"] = core.sampling.window_indices(LONG_FRAMES, WINDOW, OVERLAP)
 
     Path(results_path).write_text(json.dumps(results, indent=1))
-    if command_line is not None:
-        del model, clip, vae, relit, other  # one full-size model in memory at a time
-        results["command_line"] = _command_line_parity(pack, node, checkpoint, iclight, motion, command_line)
-        log("command-line comparison done")
-        Path(results_path).write_text(json.dumps(results, indent=1))
 
 
-def _command_line_parity(pack, node: dict, checkpoint: str, iclight: str, motion: str, job_path: str) -> dict:
+def _free_memory() -> None:
+    """Unload what ComfyUI keeps loaded and collect what nothing references any more, between stages: on a 24 GB
+    machine the later stages need the memory of the earlier ones back."""
+    import gc
+
+    import comfy.model_management
+
+    comfy.model_management.unload_all_models()
+    gc.collect()
+    comfy.model_management.soft_empty_cache()
+
+
+def _command_line_parity(node: dict, checkpoint: str, iclight: str, motion: str, job_path: str) -> dict:
     """The RelightVid Sampler on the clip ``relightvid relight`` read, as the command line prepares it (the
     library's reader, centre crop at the clip's own size, the background looped and covering), against the
     latents the command line wrote: max |Δ| per scheduler and the latents' magnitude, in the U-Net's latent

@@ -37,29 +37,31 @@ def measured(tmp_path_factory) -> dict:
         pytest.skip(f"COMFYUI_PATH={comfy} is not a ComfyUI checkout (no main.py)")
     models = ensure_weights(GENTLE, GENTLE_STD)  # see weights.py: the parity needs a well-conditioned trajectory
     folder = tmp_path_factory.mktemp("native")
-    results = folder / "results.json"
     command_line = _run_command_line(models, comfy, folder)
+    measured = {}
+    # Two ComfyUI processes: the in-process checks, then the comparison with the command line (its own model).
+    for name, extra in (("results", []), ("command_line_results", [str(command_line)])):
+        results = folder / f"{name}.json"
+        _in_comfyui(comfy, models, [str(results), *extra])
+        measured.update(json.loads(results.read_text()))
+    results = folder / "results.json"
+    measured.update(_library_comparison(models, torch.load(results.with_suffix(".pt"), weights_only=True)))
+    print(f"native sampling measured: {json.dumps(measured)}")  # the figures, shown with pytest -s
+    return measured
+
+
+def _in_comfyui(comfy: Path, models: Path, arguments: list[str]) -> None:
+    """Run native_inprocess.py in ComfyUI's environment on the gentle weights (its docstring says what it does)."""
+    files = [models / "checkpoints" / CHECKPOINT, models / "relightvid" / ICLIGHT, models / "relightvid" / MOTION]
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
     completed = subprocess.run(
-        [
-            python,
-            str(HERE / "native_inprocess.py"),
-            str(comfy),
-            str(models / "checkpoints" / CHECKPOINT),
-            str(models / "relightvid" / ICLIGHT),
-            str(models / "relightvid" / MOTION),
-            str(results),
-            str(command_line),
-        ],
+        [python, str(HERE / "native_inprocess.py"), str(comfy), *map(str, files), *arguments],
+        check=False,
         capture_output=True,
         text=True,
         timeout=IN_PROCESS_TIMEOUT,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    measured = json.loads(results.read_text())
-    measured.update(_library_comparison(models, torch.load(results.with_suffix(".pt"), weights_only=True)))
-    print(f"native sampling measured: {json.dumps(measured)}")  # the figures, shown with pytest -s
-    return measured
 
 
 CLI_PROMPT, CLI_SEED, CLI_STEPS = "warm sunlight from the left", 11, 4
