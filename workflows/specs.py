@@ -488,12 +488,10 @@ WORKFLOWS = {
     "relightvid_custom_sampling": Template(
         custom_sampling,
         CLIPS,
-        "The RelightVid Sampler taken apart for SamplerCustomAdvanced: DualCFGGuider (cfg_conds = text 7.5, "
-        "cfg_cond2_negative = image 1.2, regular) is RelightVid's 3-way guidance, RelightVid Official Sampler over "
-        "RelightVid Schedule (both ddpm, or both ddim) is the official sampler, and RandomNoise holds the seed: the "
-        "same seed and inputs give the same latents as the RelightVid Sampler and `relightvid relight`. For the "
-        "ensemble use RelightVid IIE Guider in place of DualCFGGuider; cfg patches such as RescaleCFG go on the "
-        "MODEL and apply to either.",
+        "The RelightVid Sampler in pieces for SamplerCustomAdvanced: DualCFGGuider (cfg_conds = text 7.5, "
+        "cfg_cond2_negative = image 1.2) is the 3-way guidance, RelightVid Official Sampler over RelightVid "
+        "Schedule (both ddpm, or both ddim) the official steps, RandomNoise the seed: the same latents as the "
+        "RelightVid Sampler and `relightvid relight`. RelightVid IIE Guider replaces DualCFGGuider for the ensemble.",
         PIECES_STACKS,
         MODEL_FILES,
     ),
