@@ -506,10 +506,11 @@ WORKFLOWS = {
     ),
 }
 
-# Seconds from Run to done in the real frontend (tests/integration/test_frontend.py, ComfyUI's "Prompt executed
-# in" line) at test size, one run each on the development machine's 2 cores: the templates run one after another
-# in the order of their file names on one server, so the first (background_video) includes loading the models and
-# the later ones reuse what ComfyUI cached of the earlier runs (the models, the clips' encodings).
+# The order tests/integration/test_frontend.py runs the templates in, one after another on one server: the first
+# loads the models, the later ones reuse what ComfyUI cached of the earlier runs (the models, the clips' encodings).
+RUN_ORDER = tuple(sorted(WORKFLOWS))
+# Seconds from Run to done in the real frontend (test_frontend.py, ComfyUI's "Prompt executed in" line) at test
+# size, one run each in RUN_ORDER on the development machine's 2 cores.
 TEST_SIZE_CPU_SECONDS = {
     "relightvid_background_video": 38.3,
     "relightvid_controlnet": 17.2,
@@ -533,7 +534,7 @@ def note_text(name: str) -> str:
     template = WORKFLOWS[name]
     sources = "\n".join(f"- {file}: {INPUT_SOURCES[file]}" for file in template.inputs)
     measured = TEST_SIZE_CPU_SECONDS[name]
-    cache = FIRST_RUN_CACHE if name == min(TEST_SIZE_CPU_SECONDS) else LATER_RUN_CACHE
+    cache = FIRST_RUN_CACHE if name == RUN_ORDER[0] else LATER_RUN_CACHE
     cpu = f"{measured:.0f} {TEST_SIZE_NOTE.format(cache=cache)}" if measured is not None else "not measured yet"
     return (
         f"{template.summary}\n{VIEW_NOTE.format(output=OPENING_GROUPS[0][0])}\n\n{model_note(template.files)}\n\n"

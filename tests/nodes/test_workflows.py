@@ -306,3 +306,10 @@ def test_every_model_file_a_template_names_carries_its_download(pack, path):
             if entry["name"] in sources:  # the pack's own messages name the same source
                 assert (entry["url"], entry["directory"]) == (sources[entry["name"]].url, sources[entry["name"]].folder)
     assert named >= 3, "the checkpoint, IC-Light and temporal files at least"
+
+
+def test_only_the_first_template_run_claims_the_model_loading_time():
+    specs = _specs()
+    assert sorted(specs.RUN_ORDER) == sorted(specs.WORKFLOWS)
+    loads = [name for name in specs.WORKFLOWS if specs.FIRST_RUN_CACHE in specs.note_text(name)]
+    assert loads == [specs.RUN_ORDER[0]]
