@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -58,13 +59,18 @@ def run_batch(manifest: Path, out: Path, models: Path, *extra: str) -> int:
 
 
 def start_batch(manifest: Path, out: Path, models: Path, *extra: str) -> subprocess.Popen:
-    """``relightvid batch`` as its own process (to be interrupted), its output in pipes."""
+    """``relightvid batch`` as its own process (to be interrupted), its output in pipes.
+
+    Its SIGINT is reset to the default: a shell that starts the test run in the background hands its children an
+    ignored SIGINT, and Python then never turns SIGINT into KeyboardInterrupt.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "relightvid_core", *batch_args(manifest, out, models, "--no-progress", *extra)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
