@@ -403,10 +403,12 @@ def controlnet() -> dict:
 # --- the templates --------------------------------------------------------------------------------------------
 
 # UI layout, read by tests/integration/build_workflows.py. The graph runs left to right in a template's stacks:
-# each stack is a column of groups laid top to bottom, each group (title, colour, columns of node ids; ids a
-# template lacks are skipped) sized to its nodes and its title, so no two groups overlap. Right of the graph come
-# the Note and OPENING_GROUPS, the view every template opens on: the result and the Note, legible on a 1280x800
-# page.
+# each stack is a column of groups laid top to bottom, each group (title, colour, columns of node ids, and
+# optionally "rows" to lay those lists out as rows instead; ids a template lacks are skipped) sized to its nodes
+# and its title, so no two groups overlap. Right of the graph come the Note and OPENING_GROUPS, the view every
+# template opens on: the result and the Note, legible on a 1280x800 page. The output group is two rows, so that
+# it stays clear of the minimap in the bottom-right corner (frontend 1.25's minimap reaches 220 px up from the
+# bottom, and a one-column group ran under it).
 SAMPLER_STACKS = [
     [("1. Models", "#3f5159", [["1", "2", "3"]])],
     [("2. Subject and mask", "#3f593f", [["4", "5", "6", "7", "8"], ["21", "9"]])],
@@ -420,7 +422,7 @@ PIECES_STACKS = [
     [("4. Conditioning", "#4f3f59", [["26", "27", "28", "3"]])],
     [("5. Sample", "#593f3f", [["15", "22", "23", "24", "25"]])],
 ]
-OPENING_GROUPS = [("6. Decode and save", "#444444", [["16", "17", "18"]])]
+OPENING_GROUPS = [("6. Decode and save", "#444444", [["16", "17"], ["18"]], "rows")]
 
 
 @dataclass(frozen=True)

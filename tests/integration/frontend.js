@@ -73,32 +73,36 @@ async function build(context, job) {
       // Load Video/Image grow by their preview once a file is picked: keep room for it below them.
       const height = (node) => node.size[1] + (w.previewTypes.includes(node.type) ? w.previewHeight : 0);
       const measure = document.createElement('canvas').getContext('2d');
-      // One group at (left, top): its columns of nodes side by side, each stacked top to bottom; the group is
-      // as wide as its nodes and its title, so no title runs into the next group.
-      const placeGroup = ([title, color, columns], left, top) => {
+      // One group at (left, top): its lines of nodes, columns side by side (each stacked top to bottom) or, with
+      // direction 'rows', rows top to bottom (each laid left to right); the group is as wide as its nodes and its
+      // title, so no title runs into the next group.
+      const placeGroup = ([title, color, lines, direction = 'columns'], left, top) => {
         const group = new LiteGraph.LGraphGroup(title);
         group.color = color;
         const pad = w.groupPadding;
         const bodyTop = top + group.titleHeight + pad + titleHeight;
-        let x = left + pad;
+        let right = null;
         let bottom = null;
-        for (const column of columns) {
-          const nodes = column.map(byId).filter(Boolean);
+        let lineStart = direction === 'rows' ? bodyTop : left + pad;
+        for (const line of lines) {
+          const nodes = line.map(byId).filter(Boolean);
           if (!nodes.length) continue;
-          let y = bodyTop;
+          let [x, y] = direction === 'rows' ? [left + pad, lineStart] : [lineStart, bodyTop];
           for (const node of nodes) {
             node.pos = [x, y];
+            right = Math.max(right ?? 0, x + node.size[0]);
             bottom = Math.max(bottom ?? 0, y + height(node));
-            y += height(node) + titleHeight + w.gap;
+            if (direction === 'rows') x += node.size[0] + w.gap;
+            else y += height(node) + titleHeight + w.gap;
           }
-          x += Math.max(...nodes.map((node) => node.size[0])) + w.gap;
+          lineStart = direction === 'rows' ? bottom + titleHeight + w.gap : right + w.gap;
         }
         if (bottom === null) return null;
         measure.font = `${group.font_size}px ${LiteGraph.GROUP_FONT}`;
         const titleWidth = measure.measureText(title).width + 2 * LiteGraph.LGraphGroup.padding;
         app.graph.add(group);
         group.pos = [left, top];
-        group.size = [Math.max(x - w.gap + pad - left, titleWidth + 2 * pad), bottom + pad - top];
+        group.size = [Math.max(right + pad - left, titleWidth + 2 * pad), bottom + pad - top];
         return group;
       };
       // The graph: stacks of groups, left to right.

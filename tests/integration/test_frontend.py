@@ -180,7 +180,7 @@ def _run_frontend(command: str, job: dict, workdir: Path, timeout: float) -> lis
 
 
 def _opening_groups() -> list[str]:
-    return [title for title, _colour, _columns in specs.OPENING_GROUPS]
+    return [group[0] for group in specs.OPENING_GROUPS]
 
 
 def _overlap(a: list[float], b: list[float]) -> bool:
