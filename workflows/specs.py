@@ -406,9 +406,9 @@ def controlnet() -> dict:
 # each stack is a column of groups laid top to bottom, each group (title, colour, columns of node ids, and
 # optionally "rows" to lay those lists out as rows instead; ids a template lacks are skipped) sized to its nodes
 # and its title, so no two groups overlap. Right of the graph come the Note and OPENING_GROUPS, the view every
-# template opens on: the result and the Note, legible on a 1280x800 page. The output group is two rows, so that
-# it stays clear of the minimap in the bottom-right corner (frontend 1.25's minimap reaches 220 px up from the
-# bottom, and a one-column group ran under it).
+# template opens on: the result and the Note, legible on a 1280x800 page. The output group is two rows, short
+# enough to clear the minimap in the bottom-right corner wherever a frontend puts it (1.25 left of the zoom
+# buttons, from x 940 and 220 px up; 1.27 from x 987 and 265 px up): a one-column group ran under 1.25's.
 SAMPLER_STACKS = [
     [("1. Models", "#3f5159", [["1", "2", "3"]])],
     [("2. Subject and mask", "#3f593f", [["4", "5", "6", "7", "8"], ["21", "9"]])],

@@ -44,8 +44,7 @@ def measured(tmp_path_factory) -> dict:
         results = folder / f"{name}.json"
         _in_comfyui(comfy, models, [str(results), *extra])
         measured.update(json.loads(results.read_text()))
-    results = folder / "results.json"
-    measured.update(_library_comparison(models, torch.load(results.with_suffix(".pt"), weights_only=True)))
+    measured.update(_library_comparison(models, torch.load(folder / "results.pt", weights_only=True)))
     print(f"native sampling measured: {json.dumps(measured)}")  # the figures, shown with pytest -s
     return measured
 
